@@ -1,0 +1,33 @@
+"""Billing stage: tenants, plans, hashed keys, quotas, rate limits, usage and amounts owed."""
+
+from modelmint.billing.core import (
+    KEY_PREFIX,
+    Caller,
+    RateLimiter,
+    amount_for,
+    authenticate,
+    create_key,
+    create_plan,
+    create_tenant,
+    current_period,
+    hash_key,
+    quota_error,
+    seconds_to_period_end,
+    usage_summary,
+)
+
+__all__ = [
+    "KEY_PREFIX",
+    "Caller",
+    "RateLimiter",
+    "amount_for",
+    "authenticate",
+    "create_key",
+    "create_plan",
+    "create_tenant",
+    "current_period",
+    "hash_key",
+    "quota_error",
+    "seconds_to_period_end",
+    "usage_summary",
+]

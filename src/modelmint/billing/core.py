@@ -1,0 +1,218 @@
+"""Tenants, plans, hashed API keys, quotas, rate limits and what a tenant owes.
+
+Money is integer micro-units at every step. Keys are shown once and stored as SHA-256 hashes
+(keys are 190-bit random strings, so a fast hash is the right tool; bcrypt is for passwords)."""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from modelmint.errors import Forbidden, InvalidInput, RateLimited, Unauthorized
+from modelmint.store import Store
+from modelmint.types import Money
+
+KEY_PREFIX = "mm_live_"
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not _NAME.fullmatch(name or ""):
+        raise InvalidInput(
+            f"'{name}' is not a valid {kind} name; use lowercase letters, digits, '-' and '_'"
+        )
+
+
+def current_period(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return f"{now.year:04d}-{now.month:02d}"
+
+
+def seconds_to_period_end(now: datetime | None = None) -> int:
+    now = now or datetime.now(UTC)
+    days = calendar.monthrange(now.year, now.month)[1]
+    end = datetime(now.year, now.month, days, tzinfo=UTC).timestamp() + 86400
+    return max(1, int(end - now.timestamp()))
+
+
+def amount_for(units: int, price_per_1k_micros: int) -> int:
+    """Integer micros owed for `units` at a price per 1,000 units, rounded half up."""
+    return (units * price_per_1k_micros + 500) // 1000
+
+
+# plans and tenants ---------------------------------------------------------------------------
+def create_plan(
+    store: Store,
+    name: str,
+    *,
+    price_per_1k: str,
+    quota: int | None = None,
+    rate_limit: float | None = None,
+    burst: int | None = None,
+    currency: str = "USD",
+) -> dict[str, Any]:
+    _check_name("plan", name)
+    price = Money.parse(price_per_1k, currency)
+    if quota is not None and quota < 0:
+        raise InvalidInput("--quota must be a number of units per month >= 0 (omit for unlimited)")
+    if rate_limit is not None and rate_limit <= 0:
+        raise InvalidInput("--rate-limit must be requests per second > 0 (omit for no limit)")
+    if burst is not None and burst < 1:
+        raise InvalidInput("--burst must be at least 1")
+    return store.billing.create_plan(
+        name=name,
+        currency=price.currency,
+        price_per_1k_micros=price.micros,
+        monthly_quota=quota,
+        rate_limit_rps=rate_limit,
+        burst=burst,
+    )
+
+
+def create_tenant(store: Store, name: str, *, plan: str) -> dict[str, Any]:
+    _check_name("tenant", name)
+    p = store.billing.plan(plan)
+    return store.billing.create_tenant(name, p["id"], "active")
+
+
+# keys ------------------------------------------------------------------------------------------
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def create_key(store: Store, tenant: str, name: str | None = None) -> tuple[str, dict[str, Any]]:
+    """Returns (the full key - shown once, never stored - and the stored record)."""
+    t = store.billing.tenant(tenant)
+    key = KEY_PREFIX + secrets.token_urlsafe(24)
+    rec = store.billing.create_key(t["id"], key[: len(KEY_PREFIX) + 6], hash_key(key), name)
+    return key, rec
+
+
+@dataclass(frozen=True)
+class Caller:
+    key_id: str
+    tenant_id: int
+    tenant: str
+    plan: str
+    currency: str
+    price_per_1k_micros: int
+    monthly_quota: int | None
+    rate_limit_rps: float | None
+    burst: int | None
+
+
+def authenticate(store: Store, authorization: str | None) -> Caller:
+    if not authorization:
+        raise Unauthorized(
+            "missing API key; send the header 'Authorization: Bearer mm_live_...' "
+            "(create a key with `modelmint keys create --tenant NAME`)"
+        )
+    scheme, _, key = authorization.partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise Unauthorized("malformed Authorization header; use 'Authorization: Bearer <key>'")
+    digest = hash_key(key)
+    rec = store.billing.key_by_hash(digest)
+    if rec is None or not hmac.compare_digest(rec["key_hash"], digest):
+        raise Unauthorized("unknown API key; check it was copied whole, or create a new one")
+    if rec["revoked_at"] is not None:
+        raise Unauthorized("this API key was revoked; create a new one with `modelmint keys create`")
+    if rec["tenant_status"] == "suspended":
+        raise Forbidden(f"tenant '{rec['tenant']}' is suspended; contact the API provider")
+    return Caller(
+        key_id=rec["key_id"],
+        tenant_id=rec["tenant_id"],
+        tenant=rec["tenant"],
+        plan=rec["plan"],
+        currency=rec["currency"],
+        price_per_1k_micros=rec["price_per_1k_micros"],
+        monthly_quota=rec["monthly_quota"],
+        rate_limit_rps=rec["rate_limit_rps"],
+        burst=rec["burst"],
+    )
+
+
+class RateLimiter:
+    """Token bucket per API key, in this process (one bucket per key per replica).
+
+    Exact limits across replicas are the quota's job (enforced in the database); see
+    docs/billing.md."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, caller: Caller) -> None:
+        rps = caller.rate_limit_rps
+        if not rps:
+            return
+        cap = float(caller.burst or max(1, round(rps)))
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(caller.key_id, (cap, now))
+            tokens = min(cap, tokens + (now - last) * rps)
+            if tokens < 1.0:
+                self._buckets[caller.key_id] = (tokens, now)
+                wait = (1.0 - tokens) / rps
+                raise RateLimited(
+                    f"rate limit of {rps:g} requests/s (burst {cap:g}) exceeded for this key; "
+                    f"retry after {wait:.2f}s or move to a plan with a higher limit",
+                    retry_after=int(wait) + 1,
+                    limit="rate",
+                )
+            self._buckets[caller.key_id] = (tokens - 1.0, now)
+
+
+def quota_error(caller: Caller, used: int, asked: int) -> RateLimited:
+    return RateLimited(
+        f"monthly quota of {caller.monthly_quota} units reached ({used} used, this call needs "
+        f"{asked}); wait for the next period or upgrade the plan",
+        retry_after=seconds_to_period_end(),
+        limit="quota",
+    )
+
+
+# usage -----------------------------------------------------------------------------------------
+def usage_summary(store: Store, *, period: str | None = None, tenant: str | None = None) -> list[dict]:
+    """Per tenant: units, requests and the amount owed under its plan in `period`."""
+    period = period or current_period()
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
+        raise InvalidInput(f"period '{period}' is not YYYY-MM, e.g. {current_period()}")
+    tenants = store.billing.tenants()
+    if tenant is not None:
+        store.billing.tenant(tenant)  # NotFound with a fix
+        tenants = [t for t in tenants if t["name"] == tenant]
+    plans = {p["name"]: p for p in store.billing.plans()}
+    rows = store.billing.usage_by_scenario(period)
+    out = []
+    for t in tenants:
+        plan = plans[t["plan"]]
+        mine = [r for r in rows if r["tenant_id"] == t["id"]]
+        units = sum(r["units"] for r in mine)
+        due = Money(amount_for(units, plan["price_per_1k_micros"]), plan["currency"])
+        out.append(
+            {
+                "tenant": t["name"],
+                "plan": plan["name"],
+                "period": period,
+                "total_units": units,
+                "requests": sum(r["requests"] for r in mine),
+                "quota": plan["monthly_quota"],
+                "price_per_1k": Money(plan["price_per_1k_micros"], plan["currency"]).decimal_str(),
+                "currency": plan["currency"],
+                "amount_due": due.decimal_str(),
+                "amount_due_micros": due.micros,
+                "by_scenario": [
+                    {k: r[k] for k in ("scenario", "unit_type", "units", "requests")} for r in mine
+                ],
+            }
+        )
+    return out

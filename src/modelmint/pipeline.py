@@ -1,0 +1,281 @@
+"""Wiring of the stages: train -> evaluate -> register, and the closed loop
+retrain(): curate feedback -> snapshot -> train -> evaluate -> register -> gate -> promote.
+
+Also the job worker that runs retrains queued over HTTP (the server never trains itself)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelmint import data, evaluate, feedback, registry
+from modelmint.errors import InvalidInput, ModelMintError
+from modelmint.modeling import EmbeddingCache, load_model_dir
+from modelmint.settings import Settings
+from modelmint.store import Store, new_id, open_store
+from modelmint.train import TrainConfig, train_text_classifier
+from modelmint.types import DatasetRef, EvalReport, ModelRef, TrainResult
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Workspace:
+    """Everything a command needs: settings, the migrated store and the embedding cache."""
+
+    settings: Settings
+    store: Store
+    cache: EmbeddingCache
+
+    @classmethod
+    def open(cls, settings: Settings) -> Workspace:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        store = open_store(settings.sqlalchemy_url)
+        return cls(settings, store, EmbeddingCache(settings.cache_dir / "embeddings.sqlite"))
+
+    def close(self) -> None:
+        self.store.close()
+
+
+@dataclass
+class TrainOutcome:
+    model: ModelRef
+    report: EvalReport
+    train: TrainResult
+    dataset: DatasetRef
+
+
+def train_and_register(
+    ws: Workspace,
+    name: str,
+    *,
+    dataset_version: int | None = None,
+    config: TrainConfig | None = None,
+    progress: Progress | None = None,
+) -> TrainOutcome:
+    """Train dataset `name` as scenario `name`, evaluate on its frozen test split, register."""
+    config = config or TrainConfig()
+    ds = data.to_ref(ws.store.datasets.get(name, dataset_version))
+    examples = data.read_examples(ds.path)
+    staged = ws.settings.models_dir / name / f".staging-{new_id()}"
+    try:
+        result = train_text_classifier(
+            examples,
+            config,
+            staged,
+            cache=ws.cache,
+            progress=progress,
+            metadata={"dataset": ds.ref, "dataset_hash": ds.content_hash},
+        )
+        model = load_model_dir(staged)
+        report = evaluate.evaluate_model(
+            model, examples, split="test", cache=ws.cache,
+            progress=(lambda d, t: progress("evaluating", d, t)) if progress else None,
+        )
+        (staged / "evaluation.json").write_text(json.dumps(report_dict(report), indent=2))
+        metrics = {
+            "test": report.headline(),
+            "validation": result.validation_metrics,
+            "train_seconds": round(result.seconds, 2),
+            "n_train": result.n_train,
+        }
+        dataset_id = ws.store.datasets.get(name, ds.version)["id"]
+        mref = registry.register(
+            ws.store, ws.settings.models_dir, name, staged, dataset_id=dataset_id, metrics=metrics
+        )
+    finally:
+        if staged.exists():
+            shutil.rmtree(staged, ignore_errors=True)
+    return TrainOutcome(mref, report, result, ds)
+
+
+def report_dict(report: EvalReport) -> dict[str, Any]:
+    return {
+        "split": report.split,
+        "n": report.n,
+        **report.headline(),
+        "per_class": report.per_class,
+        "labels": list(report.labels),
+        "confusion": report.confusion,
+    }
+
+
+def evaluate_ref(ws: Workspace, ref: str, progress: Progress | None = None) -> tuple[ModelRef, EvalReport]:
+    """Score a registered model on the frozen test split of the dataset it was trained on."""
+    mref, model = registry.load(ws.store, ref)
+    name, version = mref.dataset.split(":")
+    examples = data.read_examples(Path(ws.store.datasets.get(name, int(version))["path"]))
+    report = evaluate.evaluate_model(
+        model, examples, split="test", cache=ws.cache,
+        progress=(lambda d, t: progress("evaluating", d, t)) if progress else None,
+    )
+    return mref, report
+
+
+@dataclass
+class RetrainResult:
+    scenario: str
+    production_before: ModelRef
+    candidate: ModelRef
+    dataset: DatasetRef
+    curation: dict[str, int]
+    candidate_report: EvalReport
+    production_report: EvalReport
+    decision: evaluate.GateDecision
+    production_after: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "production_before": self.production_before.ref,
+            "candidate": self.candidate.ref,
+            "dataset": self.dataset.ref,
+            "curation": self.curation,
+            "candidate_test": self.candidate_report.headline(),
+            "production_test": self.production_report.headline(),
+            "decision": self.decision.to_dict(),
+            "production_after": f"{self.scenario}:{self.production_after}",
+        }
+
+
+def retrain(
+    ws: Workspace,
+    scenario: str,
+    *,
+    min_improvement: float = 0.0,
+    progress: Progress | None = None,
+) -> RetrainResult:
+    """Feedback becomes training data; a new version is trained and promoted only if the gate
+    passes on the same frozen test split as production."""
+    prod_ref = registry.get(ws.store, f"{scenario}:production")
+    ds_name, ds_version = prod_ref.dataset.split(":")
+    ds_row = ws.store.datasets.get(ds_name, int(ds_version))
+    base = data.read_examples(Path(ds_row["path"]))
+    fb, stats = feedback.curate(ws.store, scenario, sorted(ds_row["labels"]))
+    seen = {e.text for e in base}
+    fresh = [e for e in fb if e.text not in seen]
+    stats["already_in_dataset"] = len(fb) - len(fresh)
+    stats["added"] = len(fresh)
+    if not fresh:
+        raise InvalidInput(
+            f"no new labelled feedback for '{scenario}' ({stats['feedback']} feedback rows, none "
+            "new); send POST /v1/feedback with correct labels, then retrain"
+        )
+    examples = base + fresh
+    audit = data.audit_rows([{"text": e.text, "label": e.label} for e in examples])
+    audit["feedback"] = stats
+    new_ds, _ = data.store_version(
+        ws.store,
+        ws.settings.datasets_dir,
+        ds_name,
+        examples,
+        audit=audit,
+        source={"kind": "feedback", "parent": prod_ref.dataset, "feedback_examples": len(fresh)},
+        parent_id=ds_row["id"],
+    )
+    config = TrainConfig.from_dict(ws.store.models.get(prod_ref.name, prod_ref.version)["train_config"])
+    outcome = train_and_register(
+        ws, scenario, dataset_version=new_ds.version, config=config, progress=progress
+    )
+    # production scored on the very same frozen test split (the split is inherited unchanged)
+    prod_model = load_model_dir(prod_ref.path)
+    prod_report = evaluate.evaluate_model(prod_model, examples, split="test", cache=ws.cache)
+    y_true = [e.label for e in examples if e.split == "test"]
+    decision = evaluate.gate(outcome.report, prod_report, y_true, min_improvement=min_improvement)
+    if decision.promote:
+        ws.store.models.set_alias(
+            scenario, "production", outcome.model.version, action="promote",
+            actor=registry.core.actor(), reason=f"retrain gate: {decision.reason}",
+            expect_current=prod_ref.version,
+        )
+        after = outcome.model.version
+    else:
+        ws.store.models.set_alias(
+            scenario, "candidate", outcome.model.version, action="promote",
+            actor=registry.core.actor(), reason=f"retrain gate: {decision.reason}",
+        )
+        after = prod_ref.version
+    return RetrainResult(
+        scenario, prod_ref, registry.get(ws.store, outcome.model.ref), new_ds, stats,
+        outcome.report, prod_report, decision, after,
+    )
+
+
+# the job worker ---------------------------------------------------------------------------------
+JOB_KINDS = ("retrain",)
+
+
+def run_job(ws: Workspace, job: dict[str, Any]) -> dict[str, Any]:
+    params = job["params"] or {}
+    last = [0.0]
+
+    def progress(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] > 1.0 or done == total:
+            last[0] = now
+            ws.store.jobs.progress(job["id"], done / total if total else 0.0, f"{stage} {done}/{total}")
+
+    if job["kind"] == "retrain":
+        scenario = params.get("scenario")
+        if not scenario:
+            raise InvalidInput("retrain job without a scenario")
+        res = retrain(ws, scenario, min_improvement=float(params.get("min_improvement", 0.0)),
+                      progress=progress)
+        return res.to_dict()
+    raise InvalidInput(f"unknown job kind '{job['kind']}'; known: {', '.join(JOB_KINDS)}")
+
+
+def run_worker(
+    ws: Workspace, *, once: bool = False, stop: threading.Event | None = None
+) -> int:
+    """Take queued jobs one at a time until stopped (or, with once, until the queue is empty).
+
+    Returns the number of jobs run."""
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    stop = stop or threading.Event()
+    ran = 0
+    while not stop.is_set():
+        job = ws.store.jobs.claim_next(name)
+        if job is None:
+            if once:
+                break
+            stop.wait(ws.settings.worker_poll_seconds)
+            continue
+        ran += 1
+        logger.info("job %s (%s) started", job["id"], job["kind"])
+        try:
+            result = run_job(ws, job)
+            ws.store.jobs.finish(job["id"], "done", "done", result)
+            logger.info("job %s done", job["id"])
+        except ModelMintError as exc:
+            ws.store.jobs.finish(job["id"], "failed", exc.message, None)
+            logger.warning("job %s failed: %s", job["id"], exc.message)
+        except Exception as exc:  # a bug must not kill the worker; record it on the job
+            logger.exception("job %s crashed", job["id"])
+            ws.store.jobs.finish(job["id"], "failed", f"internal error: {type(exc).__name__}", None)
+    return ran
+
+
+__all__ = [
+    "RetrainResult",
+    "TrainOutcome",
+    "Workspace",
+    "evaluate_ref",
+    "report_dict",
+    "retrain",
+    "run_job",
+    "run_worker",
+    "train_and_register",
+]

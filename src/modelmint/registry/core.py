@@ -1,0 +1,177 @@
+"""Register, promote and roll back ``name:version`` models. Artifacts are immutable and
+checksummed; aliases (production, candidate) move in single audited transactions."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from modelmint.errors import Conflict, InvalidInput, NotFound
+from modelmint.modeling import LoadedModel, load_model_dir, verify
+from modelmint.modeling.model_dir import write_manifest
+from modelmint.store import Store
+from modelmint.types import ModelRef
+
+ALIASES = ("production", "candidate")
+
+
+def parse_ref(ref: str) -> tuple[str, int | None]:
+    """'name:3' -> ('name', 3); 'name' -> ('name', None)."""
+    m = re.fullmatch(r"([a-z0-9][a-z0-9_-]*)(?::(\d+|production|candidate))?", ref.strip())
+    if not m:
+        raise InvalidInput(
+            f"'{ref}' is not a model reference; write NAME:VERSION, e.g. review-sentiment:1"
+        )
+    name, ver = m.group(1), m.group(2)
+    if ver is None:
+        return name, None
+    if ver.isdigit():
+        return name, int(ver)
+    return name, -1 if ver == "production" else -2
+
+
+def actor() -> str:
+    try:
+        return os.environ.get("MODELMINT_ACTOR") or getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+def _to_ref(store: Store, row: dict[str, Any]) -> ModelRef:
+    aliases = tuple(
+        a["alias"] for a in store.models.aliases(row["name"]) if a["version"] == row["version"]
+    )
+    ds = store.datasets.get_by_id(row["dataset_id"])
+    return ModelRef(
+        name=row["name"],
+        version=row["version"],
+        path=Path(row["path"]),
+        checksum=row["checksum"],
+        dataset=f"{ds['name']}:{ds['version']}",
+        base_model=row["base_model"],
+        metrics=row["metrics"],
+        aliases=aliases,
+    )
+
+
+def register(
+    store: Store,
+    models_dir: Path,
+    name: str,
+    staged_dir: Path,
+    *,
+    dataset_id: int,
+    metrics: dict[str, Any],
+) -> ModelRef:
+    """Move a freshly trained model directory into the registry as the next version of `name`."""
+    config = json.loads((staged_dir / "config.json").read_text())
+    config["metrics"] = metrics
+    (staged_dir / "config.json").write_text(
+        json.dumps(config, indent=2, ensure_ascii=False, sort_keys=True)
+    )
+    checksum = write_manifest(staged_dir)
+    for _attempt in range(5):
+        version = store.models.next_version(name)
+        final = models_dir / name / f"v{version}"
+        if final.exists():  # left by a crash before its row was written: not a registered model
+            shutil.rmtree(final)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged_dir, final)
+        try:
+            row = store.models.create(
+                name=name,
+                version=version,
+                dataset_id=dataset_id,
+                base_model=config["base_model"],
+                task=config["task"],
+                path=str(final),
+                checksum=checksum,
+                train_config=config["train_config"],
+                metrics=metrics,
+                created_by=actor(),
+            )
+        except Conflict:
+            os.replace(final, staged_dir)
+            continue
+        except BaseException:
+            os.replace(final, staged_dir)
+            raise
+        for p in final.iterdir():
+            p.chmod(0o444)  # immutable by convention; the manifest catches any change
+        return _to_ref(store, row)
+    raise Conflict(f"could not register {name}: too many concurrent registrations; retry")
+
+
+def get(store: Store, ref: str) -> ModelRef:
+    name, version = parse_ref(ref)
+    if version is None or version < 0:
+        alias = "candidate" if version == -2 else "production"
+        v = store.models.resolve_alias(name, alias)
+        if v is None:
+            raise NotFound(
+                f"'{name}' has no {alias} version; promote one with "
+                f"`modelmint models promote {name}:VERSION`"
+            )
+        version = v
+    return _to_ref(store, store.models.get(name, version))
+
+
+def list_models(store: Store, name: str | None = None) -> list[ModelRef]:
+    return [_to_ref(store, r) for r in store.models.list(name)]
+
+
+def load(store: Store, ref: str) -> tuple[ModelRef, LoadedModel]:
+    mref = get(store, ref)
+    if verify(mref.path) != mref.checksum:
+        raise Conflict(
+            f"model {mref.ref} on disk does not match the registry checksum; restore it"
+        )
+    return mref, load_model_dir(mref.path)
+
+
+def promote(store: Store, ref: str, *, alias: str = "production", reason: str = "") -> int | None:
+    """Point `alias` at the model. Returns the version it pointed at before."""
+    if alias not in ALIASES:
+        raise InvalidInput(f"unknown alias '{alias}'; use one of {', '.join(ALIASES)}")
+    mref = get(store, ref)
+    verify(mref.path)
+    return store.models.set_alias(
+        mref.name, alias, mref.version, action="promote", actor=actor(),
+        reason=reason or "manual promotion",
+    )
+
+
+def rollback(store: Store, name: str, *, alias: str = "production", reason: str = "") -> tuple[int, int]:
+    """Point `alias` back at the version it pointed at before the promotion that made the
+    current version live.
+
+    Returns (from_version, to_version). Compare-and-set, so two rollbacks at once cannot both
+    win."""
+    current = store.models.resolve_alias(name, alias)
+    if current is None:
+        raise NotFound(f"'{name}' has no {alias} version to roll back")
+    previous = None
+    for ev in reversed(store.models.events(name)):
+        if (
+            ev["alias"] == alias
+            and ev["action"] == "promote"
+            and ev["to_version"] == current
+            and ev["from_version"] is not None
+        ):
+            previous = ev["from_version"]
+            break
+    if previous is None:
+        raise Conflict(
+            f"{name}@{alias} = {current} has no earlier version to roll back to; promote a "
+            "specific version with `modelmint models promote NAME:VERSION`"
+        )
+    store.models.set_alias(
+        name, alias, previous, action="rollback", actor=actor(),
+        reason=reason or "manual rollback", expect_current=current,
+    )
+    return current, previous

@@ -1,0 +1,79 @@
+"""Pure ASGI middleware: request ids and a hard cap on body size (before anything reads it)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from ulid import ULID
+
+Scope = dict[str, Any]
+
+
+class RequestIdAndBodyLimit:
+    def __init__(self, app: Any, max_body_bytes: int) -> None:
+        self.app = app
+        self.max = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = str(ULID())
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+            await send(message)
+
+        length = None
+        for k, v in scope.get("headers", []):
+            if k == b"content-length":
+                try:
+                    length = int(v)
+                except ValueError:
+                    length = None
+        if length is not None and length > self.max:
+            await self._too_large(send_with_id, rid)
+            return
+        seen = 0
+
+        async def limited_receive() -> dict[str, Any]:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max:
+                    raise _BodyTooLarge(self.max)
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        except _BodyTooLarge:
+            await self._too_large(send_with_id, rid)
+
+    async def _too_large(self, send: Any, rid: str) -> None:
+        body = json.dumps({
+            "ok": False,
+            "error": f"request body is larger than {self.max} bytes; send fewer or shorter inputs",
+            "errors": [],
+            "status": 413,
+            "request_id": rid,
+        }).encode()
+        await send({
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        })
+        await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLarge(StarletteHTTPException):
+    """Raised from receive(); an HTTPException so FastAPI's body parsing lets it through."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            413, f"request body is larger than {limit} bytes; send fewer or shorter inputs"
+        )

@@ -1,0 +1,153 @@
+"""Engine, migrations and transactions. The only place that knows which database we run on."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
+from ulid import ULID
+
+from modelmint.errors import ConfigError, ServiceUnavailable
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_ADVISORY_LOCK_ID = 7_337_001  # PostgreSQL advisory lock held while migrating
+
+
+def new_id() -> str:
+    """A sortable unique id (ULID, 26 characters)."""
+    return str(ULID())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # take over transaction control so writers can BEGIN IMMEDIATE (no upgrade deadlocks)
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            if conn.get_execution_options().get("modelmint_write"):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql("BEGIN")
+
+        return engine
+    if url.startswith("postgresql"):
+        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    raise ConfigError(
+        f"unsupported database URL '{url.split(':', 1)[0]}:...'; use sqlite:///PATH or "
+        "postgresql+psycopg://USER@HOST/DB in MODELMINT_DATABASE_URL"
+    )
+
+
+class Database:
+    """Owns the engine; hands out read and write transactions."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _make_engine(url)
+        self.dialect = self.engine.dialect.name
+        self._migrated = False
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except OperationalError as exc:
+            raise ServiceUnavailable(
+                f"the database is not reachable ({type(exc.orig).__name__}); check "
+                "MODELMINT_DATABASE_URL and that the server is running"
+            ) from exc
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: committed on success, rolled back on any error."""
+        try:
+            with (
+                self.engine.connect().execution_options(modelmint_write=True) as conn,
+                conn.begin(),
+            ):
+                yield conn
+        except OperationalError as exc:
+            raise ServiceUnavailable(
+                f"the database is not reachable ({type(exc.orig).__name__}); check "
+                "MODELMINT_DATABASE_URL and that the server is running"
+            ) from exc
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            return True
+        except Exception:
+            return False
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (idempotent, safe from several processes)."""
+        with self._lock:
+            if self._migrated:
+                return
+            from alembic import command
+            from alembic.config import Config
+            from alembic.runtime.migration import MigrationContext
+            from alembic.script import ScriptDirectory
+
+            cfg = Config()
+            cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+            head = ScriptDirectory.from_config(cfg).get_current_head()
+            try:
+                with self.engine.connect() as conn:
+                    current = MigrationContext.configure(conn).get_current_revision()
+                if current != head:
+                    with self.engine.connect().execution_options(modelmint_write=True) as conn:
+                        with conn.begin():
+                            if self.dialect == "postgresql":
+                                conn.exec_driver_sql(
+                                    f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK_ID})"
+                                )
+                            cfg.attributes["connection"] = conn
+                            command.upgrade(cfg, "head")
+                        logger.info("database migrated to %s", head)
+            except OperationalError as exc:
+                raise ServiceUnavailable(
+                    f"cannot open the database {self.engine.url.render_as_string()}: "
+                    f"{exc.orig}; check MODELMINT_DATABASE_URL or MODELMINT_HOME"
+                ) from exc
+            self._migrated = True
+
+    def dispose(self) -> None:
+        self.engine.dispose()

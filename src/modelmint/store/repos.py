@@ -1,0 +1,645 @@
+"""Repositories: the only functions that read and write tables. They take and return plain
+dicts and values, so no stage ever touches SQLAlchemy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, case, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from modelmint.errors import Conflict, NotFound
+from modelmint.store import tables as t
+from modelmint.store.db import Database, as_utc, new_id, utcnow
+
+
+def _row(r: Row[Any] | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    d = dict(r._mapping)
+    for k, v in d.items():
+        if isinstance(v, datetime):
+            d[k] = as_utc(v)
+    return d
+
+
+def _rows(rs: Iterable[Row[Any]]) -> list[dict[str, Any]]:
+    return [d for d in (_row(r) for r in rs) if d is not None]
+
+
+class DatasetRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def find_by_hash(self, name: str, content_hash: str) -> dict[str, Any] | None:
+        with self.db.read() as c:
+            q = select(t.datasets).where(
+                t.datasets.c.name == name, t.datasets.c.content_hash == content_hash
+            )
+            return _row(c.execute(q).first())
+
+    def create(self, *, name: str, content_hash: str, **fields: Any) -> dict[str, Any]:
+        """Insert the next version of `name`. Returns the stored row."""
+        with self.db.write() as c:
+            top = c.execute(
+                select(func.max(t.datasets.c.version)).where(t.datasets.c.name == name)
+            ).scalar()
+            version = (top or 0) + 1
+            values = dict(
+                name=name, version=version, content_hash=content_hash, created_at=utcnow(), **fields
+            )
+            pk = c.execute(insert(t.datasets).values(**values)).inserted_primary_key
+            assert pk is not None
+            return {"id": pk[0], **values}
+
+    def get(self, name: str, version: int | None = None) -> dict[str, Any]:
+        with self.db.read() as c:
+            q = select(t.datasets).where(t.datasets.c.name == name)
+            if version is None:
+                q = q.order_by(t.datasets.c.version.desc()).limit(1)
+            else:
+                q = q.where(t.datasets.c.version == version)
+            row = _row(c.execute(q).first())
+        if row is None:
+            what = f"dataset '{name}'" if version is None else f"dataset '{name}:{version}'"
+            raise NotFound(f"{what} does not exist; see `modelmint data list` for what there is")
+        return row
+
+    def get_by_id(self, dataset_id: int) -> dict[str, Any]:
+        with self.db.read() as c:
+            row = _row(c.execute(select(t.datasets).where(t.datasets.c.id == dataset_id)).first())
+        if row is None:
+            raise NotFound(f"dataset id {dataset_id} does not exist")
+        return row
+
+    def list(self, name: str | None = None) -> list[dict[str, Any]]:
+        with self.db.read() as c:
+            q = select(t.datasets).order_by(t.datasets.c.name, t.datasets.c.version)
+            if name:
+                q = q.where(t.datasets.c.name == name)
+            return _rows(c.execute(q))
+
+
+class ModelRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def next_version(self, name: str) -> int:
+        with self.db.read() as c:
+            top = c.execute(
+                select(func.max(t.models.c.version)).where(t.models.c.name == name)
+            ).scalar()
+        return (top or 0) + 1
+
+    def create(self, *, name: str, version: int, **fields: Any) -> dict[str, Any]:
+        values = dict(name=name, version=version, created_at=utcnow(), **fields)
+        try:
+            with self.db.write() as c:
+                pk = c.execute(insert(t.models).values(**values)).inserted_primary_key
+        except IntegrityError as exc:
+            raise Conflict(
+                f"model {name}:{version} was registered by someone else at the same time; "
+                "run the command again"
+            ) from exc
+        assert pk is not None
+        return {"id": pk[0], **values}
+
+    def get(self, name: str, version: int) -> dict[str, Any]:
+        with self.db.read() as c:
+            row = _row(
+                c.execute(
+                    select(t.models).where(t.models.c.name == name, t.models.c.version == version)
+                ).first()
+            )
+        if row is None:
+            raise NotFound(
+                f"model '{name}:{version}' does not exist; see `modelmint models list {name}`"
+            )
+        return row
+
+    def list(self, name: str | None = None) -> list[dict[str, Any]]:
+        with self.db.read() as c:
+            q = select(t.models).order_by(t.models.c.name, t.models.c.version)
+            if name:
+                q = q.where(t.models.c.name == name)
+            return _rows(c.execute(q))
+
+    def aliases(self, name: str | None = None) -> list[dict[str, Any]]:
+        with self.db.read() as c:
+            q = select(t.model_aliases)
+            if name:
+                q = q.where(t.model_aliases.c.name == name)
+            return _rows(c.execute(q))
+
+    def resolve_alias(self, name: str, alias: str) -> int | None:
+        with self.db.read() as c:
+            return c.execute(
+                select(t.model_aliases.c.version).where(
+                    t.model_aliases.c.name == name, t.model_aliases.c.alias == alias
+                )
+            ).scalar()
+
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        action: str,
+        actor: str,
+        reason: str,
+        expect_current: int | None | str = "any",
+    ) -> int | None:
+        """Point `name@alias` at `version` in one transaction, with an audit event.
+
+        ``expect_current`` makes it a compare-and-set: when two promotions race, the loser gets
+        Conflict instead of silently overwriting. Returns the previous version."""
+        with self.db.write() as c:
+            current = c.execute(
+                select(t.model_aliases.c.version).where(
+                    t.model_aliases.c.name == name, t.model_aliases.c.alias == alias
+                )
+            ).scalar()
+            if expect_current != "any" and current != expect_current:
+                raise Conflict(
+                    f"{name}@{alias} changed to version {current} while this {action} ran "
+                    f"(expected {expect_current}); look at `modelmint models show {name}` and retry"
+                )
+            now = utcnow()
+            if current is None:
+                c.execute(
+                    insert(t.model_aliases).values(
+                        name=name, alias=alias, version=version, updated_at=now
+                    )
+                )
+            else:
+                c.execute(
+                    update(t.model_aliases)
+                    .where(t.model_aliases.c.name == name, t.model_aliases.c.alias == alias)
+                    .values(version=version, updated_at=now)
+                )
+            c.execute(
+                insert(t.model_events).values(
+                    name=name,
+                    alias=alias,
+                    action=action,
+                    from_version=current,
+                    to_version=version,
+                    actor=actor,
+                    reason=reason,
+                    created_at=now,
+                )
+            )
+            return current
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        with self.db.read() as c:
+            q = (
+                select(t.model_events)
+                .where(t.model_events.c.name == name)
+                .order_by(t.model_events.c.id)
+            )
+            return _rows(c.execute(q))
+
+
+class BillingRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # plans -------------------------------------------------------------------------------
+    def create_plan(self, **values: Any) -> dict[str, Any]:
+        values["created_at"] = utcnow()
+        try:
+            with self.db.write() as c:
+                pk = c.execute(insert(t.plans).values(**values)).inserted_primary_key
+        except IntegrityError as exc:
+            raise Conflict(
+                f"plan '{values['name']}' already exists; pick another name or see "
+                "`modelmint plans list`"
+            ) from exc
+        assert pk is not None
+        return {"id": pk[0], **values}
+
+    def plan(self, name: str) -> dict[str, Any]:
+        with self.db.read() as c:
+            row = _row(c.execute(select(t.plans).where(t.plans.c.name == name)).first())
+        if row is None:
+            raise NotFound(
+                f"plan '{name}' does not exist; create it with `modelmint plans create {name} "
+                "--price-per-1k 2.00` or see `modelmint plans list`"
+            )
+        return row
+
+    def plans(self) -> list[dict[str, Any]]:
+        with self.db.read() as c:
+            return _rows(c.execute(select(t.plans).order_by(t.plans.c.id)))
+
+    # tenants -----------------------------------------------------------------------------
+    def create_tenant(self, name: str, plan_id: int, status: str) -> dict[str, Any]:
+        values = dict(name=name, plan_id=plan_id, status=status, created_at=utcnow())
+        try:
+            with self.db.write() as c:
+                pk = c.execute(insert(t.tenants).values(**values)).inserted_primary_key
+        except IntegrityError as exc:
+            raise Conflict(
+                f"tenant '{name}' already exists; see `modelmint tenants list`"
+            ) from exc
+        assert pk is not None
+        return {"id": pk[0], **values}
+
+    def tenant(self, name: str) -> dict[str, Any]:
+        with self.db.read() as c:
+            row = _row(c.execute(select(t.tenants).where(t.tenants.c.name == name)).first())
+        if row is None:
+            raise NotFound(
+                f"tenant '{name}' does not exist; create it with `modelmint tenants create "
+                f"{name} --plan PLAN` or see `modelmint tenants list`"
+            )
+        return row
+
+    def tenants(self) -> list[dict[str, Any]]:
+        with self.db.read() as c:
+            q = (
+                select(t.tenants, t.plans.c.name.label("plan"))
+                .join(t.plans, t.plans.c.id == t.tenants.c.plan_id)
+                .order_by(t.tenants.c.id)
+            )
+            return _rows(c.execute(q))
+
+    # keys --------------------------------------------------------------------------------
+    def create_key(self, tenant_id: int, prefix: str, key_hash: str, name: str | None) -> dict:
+        values = dict(
+            id=new_id(),
+            tenant_id=tenant_id,
+            prefix=prefix,
+            key_hash=key_hash,
+            name=name,
+            created_at=utcnow(),
+            revoked_at=None,
+        )
+        with self.db.write() as c:
+            c.execute(insert(t.api_keys).values(**values))
+        return values
+
+    def keys(self, tenant_id: int | None = None) -> list[dict[str, Any]]:
+        with self.db.read() as c:
+            q = (
+                select(
+                    t.api_keys.c.id,
+                    t.api_keys.c.prefix,
+                    t.api_keys.c.name,
+                    t.api_keys.c.created_at,
+                    t.api_keys.c.revoked_at,
+                    t.tenants.c.name.label("tenant"),
+                )
+                .join(t.tenants, t.tenants.c.id == t.api_keys.c.tenant_id)
+                .order_by(t.api_keys.c.created_at)
+            )
+            if tenant_id is not None:
+                q = q.where(t.api_keys.c.tenant_id == tenant_id)
+            return _rows(c.execute(q))
+
+    def revoke_key(self, key_id: str) -> dict[str, Any]:
+        with self.db.write() as c:
+            row = _row(c.execute(select(t.api_keys).where(t.api_keys.c.id == key_id)).first())
+            if row is None:
+                raise NotFound(f"API key '{key_id}' does not exist; see `modelmint keys list`")
+            if row["revoked_at"] is None:
+                row["revoked_at"] = utcnow()
+                c.execute(
+                    update(t.api_keys)
+                    .where(t.api_keys.c.id == key_id)
+                    .values(revoked_at=row["revoked_at"])
+                )
+            return row
+
+    def key_by_hash(self, key_hash: str) -> dict[str, Any] | None:
+        """The key with its tenant and plan, or None."""
+        with self.db.read() as c:
+            q = (
+                select(
+                    t.api_keys.c.id.label("key_id"),
+                    t.api_keys.c.key_hash,
+                    t.api_keys.c.revoked_at,
+                    t.tenants.c.id.label("tenant_id"),
+                    t.tenants.c.name.label("tenant"),
+                    t.tenants.c.status.label("tenant_status"),
+                    t.plans.c.name.label("plan"),
+                    t.plans.c.currency,
+                    t.plans.c.price_per_1k_micros,
+                    t.plans.c.monthly_quota,
+                    t.plans.c.rate_limit_rps,
+                    t.plans.c.burst,
+                )
+                .join(t.tenants, t.tenants.c.id == t.api_keys.c.tenant_id)
+                .join(t.plans, t.plans.c.id == t.tenants.c.plan_id)
+                .where(t.api_keys.c.key_hash == key_hash)
+            )
+            return _row(c.execute(q).first())
+
+    # metering ----------------------------------------------------------------------------
+    def record_request(
+        self,
+        *,
+        request_id: str,
+        tenant_id: int,
+        key_id: str,
+        scenario: str,
+        period: str,
+        quota: int | None,
+        prediction_rows: Sequence[dict[str, Any]],
+        unit_type: str = "predict",
+    ) -> bool:
+        """Write the predictions and their usage row in ONE transaction, after an atomic,
+        conditional quota increment. Returns False (and writes nothing) when over quota."""
+        units = len(prediction_rows)
+        now = utcnow()
+        with self.db.write() as c:
+            exists = c.execute(
+                select(t.quota_counters.c.units).where(
+                    t.quota_counters.c.tenant_id == tenant_id, t.quota_counters.c.period == period
+                )
+            ).first()
+            if exists is None:
+                c.execute(
+                    insert(t.quota_counters).values(tenant_id=tenant_id, period=period, units=0)
+                )
+            cond = and_(
+                t.quota_counters.c.tenant_id == tenant_id, t.quota_counters.c.period == period
+            )
+            if quota is not None:
+                cond = and_(cond, t.quota_counters.c.units + units <= quota)
+            res = c.execute(
+                update(t.quota_counters)
+                .where(cond)
+                .values(units=t.quota_counters.c.units + units)
+            )
+            if res.rowcount != 1:
+                return False
+            c.execute(
+                insert(t.predictions),
+                [
+                    dict(
+                        request_id=request_id,
+                        tenant_id=tenant_id,
+                        key_id=key_id,
+                        scenario=scenario,
+                        created_at=now,
+                        **row,
+                    )
+                    for row in prediction_rows
+                ],
+            )
+            c.execute(
+                insert(t.usage).values(
+                    id=new_id(),
+                    request_id=request_id,
+                    tenant_id=tenant_id,
+                    key_id=key_id,
+                    scenario=scenario,
+                    unit_type=unit_type,
+                    units=units,
+                    period=period,
+                    created_at=now,
+                )
+            )
+        return True
+
+    def units_used(self, tenant_id: int, period: str) -> int:
+        with self.db.read() as c:
+            v = c.execute(
+                select(t.quota_counters.c.units).where(
+                    t.quota_counters.c.tenant_id == tenant_id, t.quota_counters.c.period == period
+                )
+            ).scalar()
+        return int(v or 0)
+
+    def usage_by_scenario(self, period: str, tenant_id: int | None = None) -> list[dict]:
+        """Units and requests per tenant, scenario and unit type in a period, from usage rows."""
+        with self.db.read() as c:
+            q = (
+                select(
+                    t.usage.c.tenant_id,
+                    t.tenants.c.name.label("tenant"),
+                    t.usage.c.scenario,
+                    t.usage.c.unit_type,
+                    func.sum(t.usage.c.units).label("units"),
+                    func.count().label("requests"),
+                )
+                .join(t.tenants, t.tenants.c.id == t.usage.c.tenant_id)
+                .where(t.usage.c.period == period)
+                .group_by(
+                    t.usage.c.tenant_id, t.tenants.c.name, t.usage.c.scenario, t.usage.c.unit_type
+                )
+                .order_by(t.tenants.c.name, t.usage.c.scenario)
+            )
+            if tenant_id is not None:
+                q = q.where(t.usage.c.tenant_id == tenant_id)
+            return [
+                {**r, "units": int(r["units"]), "requests": int(r["requests"])}
+                for r in _rows(c.execute(q))
+            ]
+
+
+class FeedbackRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def prediction(self, prediction_id: str, tenant_id: int) -> dict[str, Any]:
+        with self.db.read() as c:
+            row = _row(
+                c.execute(
+                    select(t.predictions).where(
+                        t.predictions.c.id == prediction_id,
+                        t.predictions.c.tenant_id == tenant_id,
+                    )
+                ).first()
+            )
+        if row is None:
+            # the same answer for "absent" and "another tenant's": no existence oracle
+            raise NotFound(
+                f"prediction '{prediction_id}' not found; use an id returned by your own "
+                "predict call"
+            )
+        return row
+
+    def add_feedback(self, prediction_id: str, tenant_id: int, label: str) -> dict[str, Any]:
+        values = dict(
+            id=new_id(),
+            prediction_id=prediction_id,
+            tenant_id=tenant_id,
+            label=label,
+            created_at=utcnow(),
+        )
+        with self.db.write() as c:
+            c.execute(insert(t.feedback).values(**values))
+        return values
+
+    def add_outcome(
+        self, prediction_id: str, tenant_id: int, event: str, value: float | None
+    ) -> dict[str, Any]:
+        values = dict(
+            id=new_id(),
+            prediction_id=prediction_id,
+            tenant_id=tenant_id,
+            event=event,
+            value=value,
+            created_at=utcnow(),
+        )
+        with self.db.write() as c:
+            c.execute(insert(t.outcomes).values(**values))
+        return values
+
+    def labelled(self, scenario: str) -> list[dict[str, Any]]:
+        """Each prediction of `scenario` that has feedback, with its latest feedback label."""
+        with self.db.read() as c:
+            latest = (
+                select(
+                    t.feedback.c.prediction_id, func.max(t.feedback.c.id).label("fid")
+                )
+                .group_by(t.feedback.c.prediction_id)
+                .subquery()
+            )
+            q = (
+                select(
+                    t.predictions.c.id.label("prediction_id"),
+                    t.predictions.c.input_text.label("text"),
+                    t.predictions.c.label.label("predicted"),
+                    t.predictions.c.model_version,
+                    t.feedback.c.label,
+                )
+                .join(latest, latest.c.prediction_id == t.predictions.c.id)
+                .join(t.feedback, t.feedback.c.id == latest.c.fid)
+                .where(t.predictions.c.scenario == scenario)
+                .order_by(t.predictions.c.id)
+            )
+            return _rows(c.execute(q))
+
+    def counts(self, scenario: str | None = None) -> dict[str, Any]:
+        with self.db.read() as c:
+
+            def n(table: Any) -> int:
+                q = select(func.count()).select_from(table)
+                if scenario is not None:
+                    q = q.join(t.predictions, t.predictions.c.id == table.c.prediction_id).where(
+                        t.predictions.c.scenario == scenario
+                    )
+                return int(c.execute(q).scalar() or 0)
+
+            preds = select(func.count()).select_from(t.predictions)
+            if scenario is not None:
+                preds = preds.where(t.predictions.c.scenario == scenario)
+            return {
+                "predictions": int(c.execute(preds).scalar() or 0),
+                "feedback": n(t.feedback),
+                "outcomes": n(t.outcomes),
+            }
+
+    def outcomes_by_version(self, scenario: str) -> list[dict[str, Any]]:
+        """Per model version: predictions, outcomes, and predictions with a converting outcome."""
+        with self.db.read() as c:
+            q = (
+                select(
+                    t.predictions.c.model_version,
+                    func.count(func.distinct(t.predictions.c.id)).label("predictions"),
+                    func.count(t.outcomes.c.id).label("outcomes"),
+                    func.sum(case((t.outcomes.c.value.is_not(None), t.outcomes.c.value), else_=0))
+                    .label("value"),
+                )
+                .select_from(t.predictions)
+                .outerjoin(t.outcomes, t.outcomes.c.prediction_id == t.predictions.c.id)
+                .where(t.predictions.c.scenario == scenario)
+                .group_by(t.predictions.c.model_version)
+                .order_by(t.predictions.c.model_version)
+            )
+            return _rows(c.execute(q))
+
+    def latencies(self, scenario: str) -> list[float]:
+        with self.db.read() as c:
+            q = select(t.predictions.c.latency_ms).where(t.predictions.c.scenario == scenario)
+            return [float(v) for v in c.execute(q).scalars()]
+
+
+class JobRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def enqueue(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+        values = dict(
+            id=new_id(),
+            kind=kind,
+            params=params,
+            status="queued",
+            progress=0.0,
+            message="queued",
+            result=None,
+            worker=None,
+            created_at=utcnow(),
+            started_at=None,
+            finished_at=None,
+        )
+        with self.db.write() as c:
+            c.execute(insert(t.jobs).values(**values))
+        return values
+
+    def claim_next(self, worker: str) -> dict[str, Any] | None:
+        """Atomically take the oldest queued job (compare-and-set on status)."""
+        with self.db.write() as c:
+            row = _row(
+                c.execute(
+                    select(t.jobs)
+                    .where(t.jobs.c.status == "queued")
+                    .order_by(t.jobs.c.id)
+                    .limit(1)
+                ).first()
+            )
+            if row is None:
+                return None
+            res = c.execute(
+                update(t.jobs)
+                .where(t.jobs.c.id == row["id"], t.jobs.c.status == "queued")
+                .values(status="running", worker=worker, started_at=utcnow(), message="started")
+            )
+            if res.rowcount != 1:
+                return None
+            row.update(status="running", worker=worker)
+            return row
+
+    def progress(self, job_id: str, progress: float, message: str) -> None:
+        with self.db.write() as c:
+            c.execute(
+                update(t.jobs)
+                .where(t.jobs.c.id == job_id)
+                .values(progress=progress, message=message[:2000])
+            )
+
+    def finish(self, job_id: str, status: str, message: str, result: dict | None) -> None:
+        with self.db.write() as c:
+            c.execute(
+                update(t.jobs)
+                .where(t.jobs.c.id == job_id)
+                .values(
+                    status=status,
+                    progress=1.0 if status == "done" else t.jobs.c.progress,
+                    message=message[:2000],
+                    result=result,
+                    finished_at=utcnow(),
+                )
+            )
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        with self.db.read() as c:
+            row = _row(c.execute(select(t.jobs).where(t.jobs.c.id == job_id)).first())
+        if row is None:
+            raise NotFound(f"job '{job_id}' does not exist")
+        return row
+
+    def list(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self.db.read() as c:
+            return _rows(c.execute(select(t.jobs).order_by(t.jobs.c.id.desc()).limit(limit)))
+
+    def purge_finished(self) -> int:
+        with self.db.write() as c:
+            return c.execute(delete(t.jobs).where(t.jobs.c.status.in_(["done", "failed"]))).rowcount

@@ -1,0 +1,205 @@
+"""All tables, in SQLAlchemy Core. Alembic migrations in ``migrations/`` must match this file
+(a test compares them)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("task", String(40), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("split_counts", JSON, nullable=False),
+    Column("audit", JSON, nullable=False),
+    Column("source", JSON, nullable=False),
+    Column("parent_id", Integer, ForeignKey("datasets.id"), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("name", "version", name="uq_datasets_name_version"),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("dataset_id", Integer, ForeignKey("datasets.id"), nullable=False),
+    Column("base_model", String(200), nullable=False),
+    Column("task", String(40), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("checksum", String(64), nullable=False),
+    Column("train_config", JSON, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("name", "version", name="uq_models_name_version"),
+)
+
+# alias -> version, e.g. review-sentiment@production -> 2. One row per (name, alias).
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("alias", String(40), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Append-only audit of promotions and rollbacks.
+model_events = Table(
+    "model_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, index=True),
+    Column("alias", String(40), nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("from_version", Integer, nullable=True),
+    Column("to_version", Integer, nullable=True),
+    Column("actor", String(100), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("currency", String(3), nullable=False),
+    Column("price_per_1k_micros", BigInteger, nullable=False),
+    Column("monthly_quota", BigInteger, nullable=True),
+    Column("rate_limit_rps", Float, nullable=True),
+    Column("burst", Integer, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("plan_id", Integer, ForeignKey("plans.id"), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("prefix", String(24), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("name", String(100), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("request_id", String(26), nullable=False, index=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("key_id", String(26), nullable=False),
+    Column("scenario", String(100), nullable=False, index=True),
+    Column("model_version", Integer, nullable=False),
+    Column("input_text", Text, nullable=False),
+    Column("label", String(200), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per billed request; written in the same transaction as its predictions.
+usage = Table(
+    "usage",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("request_id", String(26), nullable=False, unique=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False),
+    Column("key_id", String(26), nullable=False),
+    Column("scenario", String(100), nullable=False),
+    Column("unit_type", String(20), nullable=False),
+    Column("units", Integer, nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_usage_tenant_period", "tenant_id", "period"),
+)
+
+# Units used per tenant and period; the conditional increment enforces the quota atomically.
+quota_counters = Table(
+    "quota_counters",
+    metadata,
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), primary_key=True),
+    Column("period", String(7), primary_key=True),
+    Column("units", BigInteger, nullable=False),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("prediction_id", String(26), ForeignKey("predictions.id"), nullable=False, index=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False),
+    Column("label", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+outcomes = Table(
+    "outcomes",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("prediction_id", String(26), ForeignKey("predictions.id"), nullable=False, index=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False),
+    Column("event", String(100), nullable=False),
+    # A business KPI value (e.g. order value), not a ledger amount: billing never reads it.
+    Column("value", Float, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("kind", String(40), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("status", String(20), nullable=False, index=True),
+    Column("progress", Float, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("result", JSON, nullable=True),
+    Column("worker", String(100), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+)

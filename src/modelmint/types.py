@@ -1,0 +1,140 @@
+"""Plain values that stages exchange. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from modelmint.errors import InvalidInput
+
+MICROS = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One labelled text example. ``split`` is train, validation or test."""
+
+    text: str
+    label: str
+    split: str = "train"
+    source: str = "data"
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetRef:
+    name: str
+    version: int
+    content_hash: str
+    path: Path
+    n_rows: int
+    labels: tuple[str, ...]
+    task: str = "text-classification"
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    name: str
+    version: int
+    path: Path
+    checksum: str
+    dataset: str
+    base_model: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    model_dir: Path
+    labels: tuple[str, ...]
+    n_train: int
+    n_validation: int
+    validation_metrics: dict[str, float]
+    seconds: float
+    embed_cache_hits: int
+    embed_cache_misses: int
+
+
+@dataclass(frozen=True, slots=True)
+class EvalReport:
+    """Metrics on one frozen split. ``per_class`` maps label -> precision/recall/f1/support."""
+
+    split: str
+    n: int
+    accuracy: float
+    macro_precision: float
+    macro_recall: float
+    macro_f1: float
+    per_class: dict[str, dict[str, float]]
+    labels: tuple[str, ...]
+    confusion: list[list[int]]
+    predictions: tuple[str, ...] = ()
+
+    def headline(self) -> dict[str, float]:
+        return {
+            "accuracy": self.accuracy,
+            "macro_precision": self.macro_precision,
+            "macro_recall": self.macro_recall,
+            "macro_f1": self.macro_f1,
+            "n_test": float(self.n),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    label: str
+    score: float
+    scores: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Money:
+    """An amount in integer micro-units (1e-6) of a currency. Never a float."""
+
+    micros: int
+    currency: str = "USD"
+
+    @classmethod
+    def parse(cls, text: str | int | Decimal, currency: str = "USD") -> Money:
+        try:
+            value = Decimal(str(text).strip())
+        except InvalidOperation:
+            raise InvalidInput(
+                f"'{text}' is not an amount of money; write it as a decimal number such as 2.00"
+            ) from None
+        if not value.is_finite() or value < 0:
+            raise InvalidInput(f"'{text}' is not a valid price; use a number >= 0 such as 2.00")
+        micros = (value * MICROS).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        return cls(int(micros), currency.upper())
+
+    def __str__(self) -> str:
+        return f"{self.decimal_str()} {self.currency}"
+
+    def decimal_str(self, places: int = 2) -> str:
+        q = Decimal(self.micros) / MICROS
+        # show at least `places` decimals, more when the amount needs them
+        exact = q.normalize()
+        exp = exact.as_tuple().exponent
+        shown = max(places, -exp if isinstance(exp, int) and exp < 0 else 0)
+        return f"{q:.{shown}f}"
+
+
+__all__ = [
+    "DatasetRef",
+    "EvalReport",
+    "Example",
+    "ModelRef",
+    "Money",
+    "Prediction",
+    "TrainResult",
+]
