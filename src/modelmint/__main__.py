@@ -1,0 +1,5 @@
+import sys
+
+from modelmint.cli import main
+
+sys.exit(main())
