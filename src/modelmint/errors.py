@@ -115,8 +115,8 @@ class GateRejected(ModelMintError):
 
 
 __all__ = [
-    "Conflict",
     "ConfigError",
+    "Conflict",
     "Forbidden",
     "GateRejected",
     "InvalidInput",

@@ -80,7 +80,10 @@ def train_and_register(
         )
         model = load_model_dir(staged)
         report = evaluate.evaluate_model(
-            model, examples, split="test", cache=ws.cache,
+            model,
+            examples,
+            split="test",
+            cache=ws.cache,
             progress=(lambda d, t: progress("evaluating", d, t)) if progress else None,
         )
         (staged / "evaluation.json").write_text(json.dumps(report_dict(report), indent=2))
@@ -111,13 +114,18 @@ def report_dict(report: EvalReport) -> dict[str, Any]:
     }
 
 
-def evaluate_ref(ws: Workspace, ref: str, progress: Progress | None = None) -> tuple[ModelRef, EvalReport]:
+def evaluate_ref(
+    ws: Workspace, ref: str, progress: Progress | None = None
+) -> tuple[ModelRef, EvalReport]:
     """Score a registered model on the frozen test split of the dataset it was trained on."""
     mref, model = registry.load(ws.store, ref)
     name, version = mref.dataset.split(":")
     examples = data.read_examples(Path(ws.store.datasets.get(name, int(version))["path"]))
     report = evaluate.evaluate_model(
-        model, examples, split="test", cache=ws.cache,
+        model,
+        examples,
+        split="test",
+        cache=ws.cache,
         progress=(lambda d, t: progress("evaluating", d, t)) if progress else None,
     )
     return mref, report
@@ -185,7 +193,9 @@ def retrain(
         source={"kind": "feedback", "parent": prod_ref.dataset, "feedback_examples": len(fresh)},
         parent_id=ds_row["id"],
     )
-    config = TrainConfig.from_dict(ws.store.models.get(prod_ref.name, prod_ref.version)["train_config"])
+    config = TrainConfig.from_dict(
+        ws.store.models.get(prod_ref.name, prod_ref.version)["train_config"]
+    )
     outcome = train_and_register(
         ws, scenario, dataset_version=new_ds.version, config=config, progress=progress
     )
@@ -196,20 +206,35 @@ def retrain(
     decision = evaluate.gate(outcome.report, prod_report, y_true, min_improvement=min_improvement)
     if decision.promote:
         ws.store.models.set_alias(
-            scenario, "production", outcome.model.version, action="promote",
-            actor=registry.core.actor(), reason=f"retrain gate: {decision.reason}",
+            scenario,
+            "production",
+            outcome.model.version,
+            action="promote",
+            actor=registry.core.actor(),
+            reason=f"retrain gate: {decision.reason}",
             expect_current=prod_ref.version,
         )
         after = outcome.model.version
     else:
         ws.store.models.set_alias(
-            scenario, "candidate", outcome.model.version, action="promote",
-            actor=registry.core.actor(), reason=f"retrain gate: {decision.reason}",
+            scenario,
+            "candidate",
+            outcome.model.version,
+            action="promote",
+            actor=registry.core.actor(),
+            reason=f"retrain gate: {decision.reason}",
         )
         after = prod_ref.version
     return RetrainResult(
-        scenario, prod_ref, registry.get(ws.store, outcome.model.ref), new_ds, stats,
-        outcome.report, prod_report, decision, after,
+        scenario,
+        prod_ref,
+        registry.get(ws.store, outcome.model.ref),
+        new_ds,
+        stats,
+        outcome.report,
+        prod_report,
+        decision,
+        after,
     )
 
 
@@ -225,21 +250,25 @@ def run_job(ws: Workspace, job: dict[str, Any]) -> dict[str, Any]:
         now = time.monotonic()
         if now - last[0] > 1.0 or done == total:
             last[0] = now
-            ws.store.jobs.progress(job["id"], done / total if total else 0.0, f"{stage} {done}/{total}")
+            ws.store.jobs.progress(
+                job["id"], done / total if total else 0.0, f"{stage} {done}/{total}"
+            )
 
     if job["kind"] == "retrain":
         scenario = params.get("scenario")
         if not scenario:
             raise InvalidInput("retrain job without a scenario")
-        res = retrain(ws, scenario, min_improvement=float(params.get("min_improvement", 0.0)),
-                      progress=progress)
+        res = retrain(
+            ws,
+            scenario,
+            min_improvement=float(params.get("min_improvement", 0.0)),
+            progress=progress,
+        )
         return res.to_dict()
     raise InvalidInput(f"unknown job kind '{job['kind']}'; known: {', '.join(JOB_KINDS)}")
 
 
-def run_worker(
-    ws: Workspace, *, once: bool = False, stop: threading.Event | None = None
-) -> int:
+def run_worker(ws: Workspace, *, once: bool = False, stop: threading.Event | None = None) -> int:
     """Take queued jobs one at a time until stopped (or, with once, until the queue is empty).
 
     Returns the number of jobs run."""

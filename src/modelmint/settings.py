@@ -33,13 +33,17 @@ class Settings(BaseSettings):
         default=256, ge=1, description="Most inputs in one predict call; more is answered 413."
     )
     max_chars_per_input: int = Field(
-        default=20_000, ge=1, description="Longest input text in characters; longer is answered 413."
+        default=20_000,
+        ge=1,
+        description="Longest input text in characters; longer is answered 413.",
     )
     max_body_bytes: int = Field(
         default=2_000_000, ge=1024, description="Largest request body in bytes; larger is 413."
     )
     model_cache_size: int = Field(
-        default=8, ge=1, description="How many model versions one server process keeps loaded (LRU)."
+        default=8,
+        ge=1,
+        description="How many model versions one server process keeps loaded (LRU).",
     )
     worker_poll_seconds: float = Field(
         default=2.0, gt=0, description="How often `modelmint worker` looks for queued jobs."

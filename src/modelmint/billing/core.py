@@ -124,7 +124,9 @@ def authenticate(store: Store, authorization: str | None) -> Caller:
     if rec is None or not hmac.compare_digest(rec["key_hash"], digest):
         raise Unauthorized("unknown API key; check it was copied whole, or create a new one")
     if rec["revoked_at"] is not None:
-        raise Unauthorized("this API key was revoked; create a new one with `modelmint keys create`")
+        raise Unauthorized(
+            "this API key was revoked; create a new one with `modelmint keys create`"
+        )
     if rec["tenant_status"] == "suspended":
         raise Forbidden(f"tenant '{rec['tenant']}' is suspended; contact the API provider")
     return Caller(
@@ -181,7 +183,9 @@ def quota_error(caller: Caller, used: int, asked: int) -> RateLimited:
 
 
 # usage -----------------------------------------------------------------------------------------
-def usage_summary(store: Store, *, period: str | None = None, tenant: str | None = None) -> list[dict]:
+def usage_summary(
+    store: Store, *, period: str | None = None, tenant: str | None = None
+) -> list[dict]:
     """Per tenant: units, requests and the amount owed under its plan in `period`."""
     period = period or current_period()
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from modelmint import __version__
@@ -40,7 +39,11 @@ def root(
     ctx: typer.Context,
     home: Annotated[
         Path | None,
-        typer.Option("--home", envvar="MODELMINT_HOME", help="Workspace directory (database, datasets, models)."),
+        typer.Option(
+            "--home",
+            envvar="MODELMINT_HOME",
+            help="Workspace directory (database, datasets, models).",
+        ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
     version: Annotated[
@@ -67,23 +70,22 @@ app.command("demo")(demo_cmds.demo)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: errors become one red line naming the fix, and a non-zero exit code."""
+    """Entry point: errors become one red line naming the fix, and a non-zero exit code.
+
+    Usage errors (unknown command, missing option) are Typer's own, printed with the usage."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        app(args=args, prog_name="modelmint", standalone_mode=False)
+        app(args=args, prog_name="modelmint")  # standalone: Typer exits via SystemExit
         return 0
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except ModelMintError as exc:
         if debug:
             raise
         err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
         return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         err_console.print("[red]aborted[/]")
         return 130
     except Exception as exc:

@@ -9,43 +9,72 @@ import typer
 from modelmint.cli._common import console, print_json, state, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-plans = typer.Typer(help="Price plans: price per 1,000 units, monthly quota, rate limit.", no_args_is_help=True)
-tenants = typer.Typer(help="Tenants: the customer organisations that call the API.", no_args_is_help=True)
+plans = typer.Typer(
+    help="Price plans: price per 1,000 units, monthly quota, rate limit.", no_args_is_help=True
+)
+tenants = typer.Typer(
+    help="Tenants: the customer organisations that call the API.", no_args_is_help=True
+)
 keys = typer.Typer(help="API keys: shown once, stored hashed, revocable.", no_args_is_help=True)
 
 
 def _plan_public(p: dict) -> dict:
     from modelmint.types import Money
 
-    return {"name": p["name"], "currency": p["currency"],
-            "price_per_1k": Money(p["price_per_1k_micros"], p["currency"]).decimal_str(),
-            "price_per_1k_micros": p["price_per_1k_micros"], "quota": p["monthly_quota"],
-            "rate_limit": p["rate_limit_rps"], "burst": p["burst"]}
+    return {
+        "name": p["name"],
+        "currency": p["currency"],
+        "price_per_1k": Money(p["price_per_1k_micros"], p["currency"]).decimal_str(),
+        "price_per_1k_micros": p["price_per_1k_micros"],
+        "quota": p["monthly_quota"],
+        "rate_limit": p["rate_limit_rps"],
+        "burst": p["burst"],
+    }
 
 
 @plans.command("create")
 def plans_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Plan name, e.g. starter.")],
-    price_per_1k: Annotated[str, typer.Option("--price-per-1k", help="Price per 1,000 units, a decimal such as 2.00.")],
-    quota: Annotated[int | None, typer.Option("--quota", help="Units per month (omit for unlimited).")] = None,
-    rate_limit: Annotated[float | None, typer.Option("--rate-limit", help="Requests per second per key (omit for none).")] = None,
-    burst: Annotated[int | None, typer.Option("--burst", help="Burst size for the rate limit.")] = None,
-    currency: Annotated[str | None, typer.Option("--currency", help="ISO 4217 code (default: MODELMINT_CURRENCY).")] = None,
+    price_per_1k: Annotated[
+        str, typer.Option("--price-per-1k", help="Price per 1,000 units, a decimal such as 2.00.")
+    ],
+    quota: Annotated[
+        int | None, typer.Option("--quota", help="Units per month (omit for unlimited).")
+    ] = None,
+    rate_limit: Annotated[
+        float | None,
+        typer.Option("--rate-limit", help="Requests per second per key (omit for none)."),
+    ] = None,
+    burst: Annotated[
+        int | None, typer.Option("--burst", help="Burst size for the rate limit.")
+    ] = None,
+    currency: Annotated[
+        str | None, typer.Option("--currency", help="ISO 4217 code (default: MODELMINT_CURRENCY).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a plan. Money is parsed as a decimal and stored as integer micro-units."""
     from modelmint import billing
 
     st = state(ctx)
-    p = billing.create_plan(st.workspace().store, name, price_per_1k=price_per_1k, quota=quota,
-                            rate_limit=rate_limit, burst=burst, currency=currency or st.settings().currency)
+    p = billing.create_plan(
+        st.workspace().store,
+        name,
+        price_per_1k=price_per_1k,
+        quota=quota,
+        rate_limit=rate_limit,
+        burst=burst,
+        currency=currency or st.settings().currency,
+    )
     if as_json:
         print_json(_plan_public(p))
     else:
         pp = _plan_public(p)
-        console.print(f"[green]plan {name}[/]: {pp['price_per_1k']} {pp['currency']} per 1,000 units, quota "
-                      f"{quota if quota is not None else 'unlimited'}/month")
+        console.print(
+            f"[green]plan {name}[/]: {pp['price_per_1k']} {pp['currency']} per 1,000 units, quota "
+            f"{quota if quota is not None else 'unlimited'}/month"
+        )
 
 
 @plans.command("list")
@@ -55,9 +84,21 @@ def plans_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(rows)
         return
-    console.print(table(None, ["plan", "price / 1k", "quota / month", "rate limit"], [
-        [p["name"], f"{p['price_per_1k']} {p['currency']}", p["quota"] if p["quota"] is not None else "unlimited",
-         f"{p['rate_limit']:g}/s" if p["rate_limit"] else "none"] for p in rows]))
+    console.print(
+        table(
+            None,
+            ["plan", "price / 1k", "quota / month", "rate limit"],
+            [
+                [
+                    p["name"],
+                    f"{p['price_per_1k']} {p['currency']}",
+                    p["quota"] if p["quota"] is not None else "unlimited",
+                    f"{p['rate_limit']:g}/s" if p["rate_limit"] else "none",
+                ]
+                for p in rows
+            ],
+        )
+    )
 
 
 @tenants.command("create")
@@ -74,19 +115,31 @@ def tenants_create(
     if as_json:
         print_json({"name": t["name"], "plan": plan, "status": t["status"]})
     else:
-        console.print(f"[green]tenant {name}[/] on plan {plan}; next: modelmint keys create --tenant {name}")
+        console.print(
+            f"[green]tenant {name}[/] on plan {plan}; next: modelmint keys create --tenant {name}"
+        )
 
 
 @tenants.command("list")
 def tenants_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List tenants."""
-    rows = [{"name": t["name"], "plan": t["plan"], "status": t["status"], "created_at": t["created_at"]}
-            for t in state(ctx).workspace().store.billing.tenants()]
+    rows = [
+        {"name": t["name"], "plan": t["plan"], "status": t["status"], "created_at": t["created_at"]}
+        for t in state(ctx).workspace().store.billing.tenants()
+    ]
     if as_json:
         print_json(rows)
         return
-    console.print(table(None, ["tenant", "plan", "status", "created"], [
-        [t["name"], t["plan"], t["status"], t["created_at"].strftime("%Y-%m-%d")] for t in rows]))
+    console.print(
+        table(
+            None,
+            ["tenant", "plan", "status", "created"],
+            [
+                [t["name"], t["plan"], t["status"], t["created_at"].strftime("%Y-%m-%d")]
+                for t in rows
+            ],
+        )
+    )
 
 
 @keys.command("create")
@@ -116,17 +169,43 @@ def keys_list(
     """List keys (prefix only; the full key is never stored)."""
     store = state(ctx).workspace().store
     tid = store.billing.tenant(tenant)["id"] if tenant else None
-    rows = [{"id": k["id"], "tenant": k["tenant"], "prefix": k["prefix"] + "…", "name": k["name"],
-             "created_at": k["created_at"], "revoked_at": k["revoked_at"]} for k in store.billing.keys(tid)]
+    rows = [
+        {
+            "id": k["id"],
+            "tenant": k["tenant"],
+            "prefix": k["prefix"] + "…",
+            "name": k["name"],
+            "created_at": k["created_at"],
+            "revoked_at": k["revoked_at"],
+        }
+        for k in store.billing.keys(tid)
+    ]
     if as_json:
         print_json(rows)
         return
-    console.print(table(None, ["id", "tenant", "prefix", "name", "status"], [
-        [k["id"], k["tenant"], k["prefix"], k["name"] or "", "revoked" if k["revoked_at"] else "active"] for k in rows]))
+    console.print(
+        table(
+            None,
+            ["id", "tenant", "prefix", "name", "status"],
+            [
+                [
+                    k["id"],
+                    k["tenant"],
+                    k["prefix"],
+                    k["name"] or "",
+                    "revoked" if k["revoked_at"] else "active",
+                ]
+                for k in rows
+            ],
+        )
+    )
 
 
 @keys.command("revoke")
-def keys_revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="Key id from `modelmint keys list`.")]) -> None:
+def keys_revoke(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Argument(help="Key id from `modelmint keys list`.")],
+) -> None:
     """Revoke a key; it stops working on the next request."""
     rec = state(ctx).workspace().store.billing.revoke_key(key_id)
     console.print(f"[green]revoked[/] key {rec['id']} ({rec['prefix']}…)")
@@ -135,7 +214,9 @@ def keys_revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="
 def usage(
     ctx: typer.Context,
     tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant.")] = None,
-    period: Annotated[str | None, typer.Option("--period", help="YYYY-MM (default: this month).")] = None,
+    period: Annotated[
+        str | None, typer.Option("--period", help="YYYY-MM (default: this month).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Usage and the amount owed per tenant for a billing period."""
@@ -145,6 +226,20 @@ def usage(
     if as_json:
         print_json(rows[0] if tenant else rows)
         return
-    console.print(table(f"Usage {rows[0]['period'] if rows else period or ''}", ["tenant", "plan", "requests", "units", "quota", "amount due"], [
-        [r["tenant"], r["plan"], r["requests"], r["total_units"], r["quota"] if r["quota"] is not None else "unlimited",
-         f"{r['amount_due']} {r['currency']}"] for r in rows]))
+    console.print(
+        table(
+            f"Usage {rows[0]['period'] if rows else period or ''}",
+            ["tenant", "plan", "requests", "units", "quota", "amount due"],
+            [
+                [
+                    r["tenant"],
+                    r["plan"],
+                    r["requests"],
+                    r["total_units"],
+                    r["quota"] if r["quota"] is not None else "unlimited",
+                    f"{r['amount_due']} {r['currency']}",
+                ]
+                for r in rows
+            ],
+        )
+    )

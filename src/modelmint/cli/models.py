@@ -8,14 +8,24 @@ import typer
 
 from modelmint.cli._common import console, print_json, state, table
 
-app = typer.Typer(help="The model registry: name:version, aliases, promotion, rollback.", no_args_is_help=True)
+app = typer.Typer(
+    help="The model registry: name:version, aliases, promotion, rollback.", no_args_is_help=True
+)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _public(m) -> dict:
-    return {"ref": m.ref, "name": m.name, "version": m.version, "aliases": list(m.aliases),
-            "dataset": m.dataset, "base_model": m.base_model, "metrics": m.metrics,
-            "checksum": m.checksum, "path": str(m.path)}
+    return {
+        "ref": m.ref,
+        "name": m.name,
+        "version": m.version,
+        "aliases": list(m.aliases),
+        "dataset": m.dataset,
+        "base_model": m.base_model,
+        "metrics": m.metrics,
+        "checksum": m.checksum,
+        "path": str(m.path),
+    }
 
 
 @app.command("list")
@@ -34,14 +44,31 @@ def list_(
     if not models:
         console.print("no models yet: train one with `modelmint train DATASET`")
         return
-    console.print(table(None, ["model", "aliases", "dataset", "base model", "test accuracy", "test macro F1"], [
-        [m.ref, ", ".join(m.aliases), m.dataset, m.base_model,
-         f"{m.metrics['test']['accuracy']:.4f}", f"{m.metrics['test']['macro_f1']:.4f}"] for m in models
-    ]))
+    console.print(
+        table(
+            None,
+            ["model", "aliases", "dataset", "base model", "test accuracy", "test macro F1"],
+            [
+                [
+                    m.ref,
+                    ", ".join(m.aliases),
+                    m.dataset,
+                    m.base_model,
+                    f"{m.metrics['test']['accuracy']:.4f}",
+                    f"{m.metrics['test']['macro_f1']:.4f}",
+                ]
+                for m in models
+            ],
+        )
+    )
 
 
 @app.command("show")
-def show(ctx: typer.Context, ref: Annotated[str, typer.Argument(help="NAME:VERSION or NAME:production.")], as_json: JsonOpt = False) -> None:
+def show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME:VERSION or NAME:production.")],
+    as_json: JsonOpt = False,
+) -> None:
     """Show one model: lineage, metrics, aliases and its promotion history."""
     from modelmint import registry
 
@@ -49,8 +76,13 @@ def show(ctx: typer.Context, ref: Annotated[str, typer.Argument(help="NAME:VERSI
     m = registry.get(ws.store, ref)
     row = ws.store.models.get(m.name, m.version)
     events = ws.store.models.events(m.name)
-    data = {**_public(m), "train_config": row["train_config"], "created_by": row["created_by"],
-            "created_at": row["created_at"], "events": events}
+    data = {
+        **_public(m),
+        "train_config": row["train_config"],
+        "created_by": row["created_by"],
+        "created_at": row["created_at"],
+        "events": events,
+    }
     if as_json:
         print_json(data)
         return
@@ -60,10 +92,24 @@ def show(ctx: typer.Context, ref: Annotated[str, typer.Argument(help="NAME:VERSI
     console.print(f"  test        {m.metrics.get('test')}")
     console.print(f"  config      {row['train_config']}")
     if events:
-        console.print(table("History", ["when", "alias", "action", "from", "to", "who", "why"], [
-            [e["created_at"].strftime("%Y-%m-%d %H:%M:%S"), e["alias"], e["action"], e["from_version"],
-             e["to_version"], e["actor"], e["reason"]] for e in events
-        ]))
+        console.print(
+            table(
+                "History",
+                ["when", "alias", "action", "from", "to", "who", "why"],
+                [
+                    [
+                        e["created_at"].strftime("%Y-%m-%d %H:%M:%S"),
+                        e["alias"],
+                        e["action"],
+                        e["from_version"],
+                        e["to_version"],
+                        e["actor"],
+                        e["reason"],
+                    ]
+                    for e in events
+                ],
+            )
+        )
 
 
 @app.command("promote")
@@ -78,7 +124,9 @@ def promote(
 
     ws = state(ctx).workspace()
     before = registry.promote(ws.store, ref, alias=alias, reason=reason)
-    console.print(f"[green]{ref} is now {alias}[/]" + (f" (was version {before})" if before else ""))
+    console.print(
+        f"[green]{ref} is now {alias}[/]" + (f" (was version {before})" if before else "")
+    )
 
 
 @app.command("rollback")

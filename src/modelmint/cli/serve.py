@@ -26,10 +26,18 @@ def app_factory():
 
 def serve(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option("--host", help="Bind address (default MODELMINT_HOST, 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option("--port", help="Port (default MODELMINT_PORT, 8000).")] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Server processes sharing the database.")] = 1,
-    no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not start a `modelmint worker` for queued jobs.")] = False,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Bind address (default MODELMINT_HOST, 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Port (default MODELMINT_PORT, 8000).")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Server processes sharing the database.")
+    ] = 1,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Do not start a `modelmint worker` for queued jobs.")
+    ] = False,
 ) -> None:
     """Serve the production version of every scenario over HTTP (OpenAPI docs at /docs)."""
     import uvicorn
@@ -42,12 +50,19 @@ def serve(
     port = settings.port if port is None else port
     job_worker = None
     if not no_worker:
-        job_worker = subprocess.Popen([sys.executable, "-m", "modelmint", "--home", str(settings.home), "worker"])
+        job_worker = subprocess.Popen(
+            [sys.executable, "-m", "modelmint", "--home", str(settings.home), "worker"]
+        )
     console.print(f"ModelMint API on http://{host}:{port} (docs: /docs) · home {settings.home}")
     try:
         uvicorn.run(
-            "modelmint.cli.serve:app_factory", factory=True, host=host, port=port, workers=workers,
-            log_level="warning", access_log=False,
+            "modelmint.cli.serve:app_factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
         )
     finally:
         if job_worker is not None:

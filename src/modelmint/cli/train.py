@@ -12,33 +12,62 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def print_report(report, title: str) -> None:
-    console.print(table(title, ["metric", "value"], [
-        ["accuracy", f"{report.accuracy:.4f}"],
-        ["macro precision", f"{report.macro_precision:.4f}"],
-        ["macro recall", f"{report.macro_recall:.4f}"],
-        ["macro F1", f"{report.macro_f1:.4f}"],
-        ["test examples", report.n],
-    ]))
-    console.print(table("Per class", ["label", "precision", "recall", "f1", "support"], [
-        [lab, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", m["support"]]
-        for lab, m in report.per_class.items()
-    ]))
+    console.print(
+        table(
+            title,
+            ["metric", "value"],
+            [
+                ["accuracy", f"{report.accuracy:.4f}"],
+                ["macro precision", f"{report.macro_precision:.4f}"],
+                ["macro recall", f"{report.macro_recall:.4f}"],
+                ["macro F1", f"{report.macro_f1:.4f}"],
+                ["test examples", report.n],
+            ],
+        )
+    )
+    console.print(
+        table(
+            "Per class",
+            ["label", "precision", "recall", "f1", "support"],
+            [
+                [lab, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", m["support"]]
+                for lab, m in report.per_class.items()
+            ],
+        )
+    )
     labels = list(report.labels)
-    console.print(table(
-        "Confusion matrix (rows: true, columns: predicted)", ["true \\ pred", *labels],
-        [[lab, *row] for lab, row in zip(labels, report.confusion, strict=True)],
-    ))
+    console.print(
+        table(
+            "Confusion matrix (rows: true, columns: predicted)",
+            ["true \\ pred", *labels],
+            [[lab, *row] for lab, row in zip(labels, report.confusion, strict=True)],
+        )
+    )
 
 
 def train(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Dataset name; the model is registered as NAME:N.")],
-    dataset_version: Annotated[int | None, typer.Option("--dataset-version", help="Dataset version (default: newest).")] = None,
-    base_model: Annotated[str, typer.Option("--base-model", help="multilingual-e5-small, all-MiniLM-L6-v2, or a transformers model path.")] = "multilingual-e5-small",
-    method: Annotated[str, typer.Option("--method", help="head: frozen encoder + trained head.")] = "head",
-    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Truncate inputs to this many tokens.")] = 128,
+    dataset_version: Annotated[
+        int | None, typer.Option("--dataset-version", help="Dataset version (default: newest).")
+    ] = None,
+    base_model: Annotated[
+        str,
+        typer.Option(
+            "--base-model",
+            help="multilingual-e5-small, all-MiniLM-L6-v2, or a transformers model path.",
+        ),
+    ] = "multilingual-e5-small",
+    method: Annotated[
+        str, typer.Option("--method", help="head: frozen encoder + trained head.")
+    ] = "head",
+    max_tokens: Annotated[
+        int, typer.Option("--max-tokens", help="Truncate inputs to this many tokens.")
+    ] = 128,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
-    promote: Annotated[bool, typer.Option("--promote", help="Promote to production after training.")] = False,
+    promote: Annotated[
+        bool, typer.Option("--promote", help="Promote to production after training.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Train dataset NAME as scenario NAME, evaluate on its frozen test split, register NAME:N."""
@@ -49,14 +78,26 @@ def train(
     ws = state(ctx).workspace()
     config = TrainConfig(base_model=base_model, method=method, max_tokens=max_tokens, seed=seed)  # type: ignore[arg-type]
     with progress_ui(not as_json) as progress:
-        out = train_and_register(ws, name, dataset_version=dataset_version, config=config, progress=progress)
+        out = train_and_register(
+            ws, name, dataset_version=dataset_version, config=config, progress=progress
+        )
     if promote:
         registry.promote(ws.store, out.model.ref, reason="modelmint train --promote")
     if as_json:
-        print_json({"model": out.model.ref, "dataset": out.dataset.ref, "test": report_dict(out.report),
-                    "validation": out.train.validation_metrics, "train_seconds": round(out.train.seconds, 2),
-                    "embedding_cache": {"hits": out.train.embed_cache_hits, "misses": out.train.embed_cache_misses},
-                    "promoted": promote})
+        print_json(
+            {
+                "model": out.model.ref,
+                "dataset": out.dataset.ref,
+                "test": report_dict(out.report),
+                "validation": out.train.validation_metrics,
+                "train_seconds": round(out.train.seconds, 2),
+                "embedding_cache": {
+                    "hits": out.train.embed_cache_hits,
+                    "misses": out.train.embed_cache_misses,
+                },
+                "promoted": promote,
+            }
+        )
         return
     print_report(out.report, f"{out.model.ref} on the frozen test split of {out.dataset.ref}")
     console.print(
@@ -89,8 +130,13 @@ def eval_cmd(
 def retrain(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Scenario to retrain from its feedback.")],
-    min_improvement: Annotated[float, typer.Option("--min-improvement", help="Accuracy gain the candidate must exceed.")] = 0.0,
-    queue: Annotated[bool, typer.Option("--queue", help="Queue a job for `modelmint worker` instead of running here.")] = False,
+    min_improvement: Annotated[
+        float, typer.Option("--min-improvement", help="Accuracy gain the candidate must exceed.")
+    ] = 0.0,
+    queue: Annotated[
+        bool,
+        typer.Option("--queue", help="Queue a job for `modelmint worker` instead of running here."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Feedback -> new dataset version -> train -> evaluate -> gate -> promote (only if better)."""
@@ -101,11 +147,15 @@ def retrain(
         from modelmint import registry
 
         registry.get(ws.store, f"{name}:production")
-        job = ws.store.jobs.enqueue("retrain", {"scenario": name, "min_improvement": min_improvement})
+        job = ws.store.jobs.enqueue(
+            "retrain", {"scenario": name, "min_improvement": min_improvement}
+        )
         if as_json:
             print_json({"job": job["id"], "status": job["status"]})
         else:
-            console.print(f"queued job [bold]{job['id']}[/]; a running `modelmint worker` will take it")
+            console.print(
+                f"queued job [bold]{job['id']}[/]; a running `modelmint worker` will take it"
+            )
         return
     with progress_ui(not as_json) as progress:
         res = run_retrain(ws, name, min_improvement=min_improvement, progress=progress)
@@ -123,12 +173,24 @@ def print_retrain(res) -> None:
         f"{c['added']} added) → dataset {res.dataset.ref}"
     )
     cand, prod = res.candidate_report, res.production_report
-    console.print(table(
-        f"Gate on the same frozen test split ({cand.n} examples)",
-        ["model", "accuracy", "macro F1"],
-        [[res.production_before.ref + " (production)", f"{prod.accuracy:.4f}", f"{prod.macro_f1:.4f}"],
-         [res.candidate.ref + " (candidate)", f"{cand.accuracy:.4f}", f"{cand.macro_f1:.4f}"]],
-    ))
+    console.print(
+        table(
+            f"Gate on the same frozen test split ({cand.n} examples)",
+            ["model", "accuracy", "macro F1"],
+            [
+                [
+                    res.production_before.ref + " (production)",
+                    f"{prod.accuracy:.4f}",
+                    f"{prod.macro_f1:.4f}",
+                ],
+                [
+                    res.candidate.ref + " (candidate)",
+                    f"{cand.accuracy:.4f}",
+                    f"{cand.macro_f1:.4f}",
+                ],
+            ],
+        )
+    )
     d = res.decision
     verdict = "[green]PROMOTED[/]" if d.promote else "[yellow]NOT PROMOTED[/]"
     console.print(f"{verdict}: {d.reason}")

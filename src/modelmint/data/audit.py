@@ -37,7 +37,9 @@ def audit_rows(rows: list[dict[str, str]]) -> dict[str, Any]:
         "missing_labels": len(empty_label),
         "missing_label_rows": empty_label[:50],
         "duplicate_rows": duplicate_rows,
-        "duplicate_examples": [v[:5] for k, v in by_text.items() if len(v) > 1 and k not in conflicts][:20],
+        "duplicate_examples": [
+            v[:5] for k, v in by_text.items() if len(v) > 1 and k not in conflicts
+        ][:20],
         "conflicting_texts": len(conflicts),
         "conflict_examples": [
             {"rows": v[:5], "labels": sorted(labels_of[k])} for k, v in list(conflicts.items())[:20]

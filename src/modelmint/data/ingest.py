@@ -65,9 +65,7 @@ def read_rows(
     records = list(_records(content, fmt, path))
     columns = records[0][1] if records else _header(content, fmt)
     if not records:
-        raise InvalidInput(
-            f"{path} has a header but no rows; add labelled rows below the header"
-        )
+        raise InvalidInput(f"{path} has a header but no rows; add labelled rows below the header")
     if text not in columns:
         raise _missing_column("text", text, columns)
     if label not in columns:
@@ -75,10 +73,12 @@ def read_rows(
     rows: list[dict[str, str]] = []
     for _line, _cols, rec in records:
         t, lab = rec.get(text), rec.get(label)
-        rows.append({
-            "text": "" if t is None else str(t),
-            "label": "" if lab is None else str(lab).strip(),
-        })
+        rows.append(
+            {
+                "text": "" if t is None else str(t),
+                "label": "" if lab is None else str(lab).strip(),
+            }
+        )
     return rows, {"format": fmt, "encoding": used, "columns": ",".join(columns)}
 
 

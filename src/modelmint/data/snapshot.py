@@ -237,7 +237,9 @@ def add_rows(
             f"only one class ({classes[0]!r}) in the data; a classifier needs at least two - "
             "add examples of the other classes or check --label"
         )
-    examples = stratified_split(kept, test_size=test_size, validation_size=validation_size, seed=seed)
+    examples = stratified_split(
+        kept, test_size=test_size, validation_size=validation_size, seed=seed
+    )
     src = {**source, "seed": seed, "test_size": test_size, "validation_size": validation_size}
     ref, created = store_version(store, datasets_dir, name, examples, audit=report, source=src)
     return ref, report, created

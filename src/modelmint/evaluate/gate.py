@@ -48,8 +48,13 @@ def gate(
     cand = float(getattr(candidate, metric))
     if production is None:
         return GateDecision(
-            True, "no production version yet: the first model is promoted", metric, cand,
-            None, None, None,
+            True,
+            "no production version yet: the first model is promoted",
+            metric,
+            cand,
+            None,
+            None,
+            None,
         )
     if production.n != candidate.n:
         raise ValueError("gate needs both models scored on the same frozen split")
@@ -72,6 +77,12 @@ def gate(
             f"+{min_improvement}); stays a candidate. McNemar p={p:.3g}"
         )
     return GateDecision(
-        promote, reason, metric, cand, prod, delta, p,
+        promote,
+        reason,
+        metric,
+        cand,
+        prod,
+        delta,
+        p,
         {"candidate_only_right": only_cand, "production_only_right": only_prod},
     )

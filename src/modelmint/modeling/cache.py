@@ -62,8 +62,10 @@ class EmbeddingCache:
         with self._conn() as c:
             c.executemany(
                 "INSERT OR IGNORE INTO embeddings (key, dim, vec) VALUES (?, ?, ?)",
-                [(k, int(v.shape[0]), np.ascontiguousarray(v, dtype=np.float32).tobytes())
-                 for k, v in items],
+                [
+                    (k, int(v.shape[0]), np.ascontiguousarray(v, dtype=np.float32).tobytes())
+                    for k, v in items
+                ],
             )
 
     def __len__(self) -> int:

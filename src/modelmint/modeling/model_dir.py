@@ -43,8 +43,10 @@ def save_model_dir(
     """Write config, head and manifest into `out`. Returns the directory's checksum."""
     out.mkdir(parents=True, exist_ok=True)
     save_file(
-        {"weight": np.ascontiguousarray(weight, np.float32),
-         "bias": np.ascontiguousarray(bias, np.float32)},
+        {
+            "weight": np.ascontiguousarray(weight, np.float32),
+            "bias": np.ascontiguousarray(bias, np.float32),
+        },
         str(out / HEAD),
         metadata={"format": "modelmint-linear-head-v1"},
     )
@@ -53,7 +55,9 @@ def save_model_dir(
 
 
 def write_manifest(out: Path) -> str:
-    files = {p.name: _sha256(p) for p in sorted(out.iterdir()) if p.is_file() and p.name != MANIFEST}
+    files = {
+        p.name: _sha256(p) for p in sorted(out.iterdir()) if p.is_file() and p.name != MANIFEST
+    }
     (out / MANIFEST).write_text(json.dumps({"files": files}, indent=2, sort_keys=True))
     return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
 
@@ -93,7 +97,9 @@ class LoadedModel:
     def max_tokens(self) -> int:
         return int(self.config["max_tokens"])
 
-    def embed(self, texts: list[str], cache: EmbeddingCache | None = None, progress=None) -> np.ndarray:
+    def embed(
+        self, texts: list[str], cache: EmbeddingCache | None = None, progress=None
+    ) -> np.ndarray:
         return embed_with_cache(self.encoder, texts, self.max_tokens, cache, progress=progress)[0]
 
     def proba_from_embeddings(self, x: np.ndarray) -> np.ndarray:

@@ -128,9 +128,7 @@ def list_models(store: Store, name: str | None = None) -> list[ModelRef]:
 def load(store: Store, ref: str) -> tuple[ModelRef, LoadedModel]:
     mref = get(store, ref)
     if verify(mref.path) != mref.checksum:
-        raise Conflict(
-            f"model {mref.ref} on disk does not match the registry checksum; restore it"
-        )
+        raise Conflict(f"model {mref.ref} on disk does not match the registry checksum; restore it")
     return mref, load_model_dir(mref.path)
 
 
@@ -141,12 +139,18 @@ def promote(store: Store, ref: str, *, alias: str = "production", reason: str = 
     mref = get(store, ref)
     verify(mref.path)
     return store.models.set_alias(
-        mref.name, alias, mref.version, action="promote", actor=actor(),
+        mref.name,
+        alias,
+        mref.version,
+        action="promote",
+        actor=actor(),
         reason=reason or "manual promotion",
     )
 
 
-def rollback(store: Store, name: str, *, alias: str = "production", reason: str = "") -> tuple[int, int]:
+def rollback(
+    store: Store, name: str, *, alias: str = "production", reason: str = ""
+) -> tuple[int, int]:
     """Point `alias` back at the version it pointed at before the promotion that made the
     current version live.
 
@@ -171,7 +175,12 @@ def rollback(store: Store, name: str, *, alias: str = "production", reason: str 
             "specific version with `modelmint models promote NAME:VERSION`"
         )
     store.models.set_alias(
-        name, alias, previous, action="rollback", actor=actor(),
-        reason=reason or "manual rollback", expect_current=current,
+        name,
+        alias,
+        previous,
+        action="rollback",
+        actor=actor(),
+        reason=reason or "manual rollback",
+        expect_current=current,
     )
     return current, previous

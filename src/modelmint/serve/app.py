@@ -34,7 +34,9 @@ logger = logging.getLogger("modelmint.serve")
 
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    inputs: list[str] = Field(min_length=1, description="Texts to classify; each is one billable unit.")
+    inputs: list[str] = Field(
+        min_length=1, description="Texts to classify; each is one billable unit."
+    )
 
 
 class PredictionOut(BaseModel):
@@ -88,7 +90,9 @@ async def _admin(request: Request, authorization: Annotated[str | None, Header()
         raise Forbidden("the admin API is off; set MODELMINT_ADMIN_TOKEN to turn it on")
     expected = f"Bearer {token.get_secret_value()}"
     if not authorization or not hmac.compare_digest(authorization.encode(), expected.encode()):
-        raise Unauthorized("admin token missing or wrong; send 'Authorization: Bearer <admin token>'")
+        raise Unauthorized(
+            "admin token missing or wrong; send 'Authorization: Bearer <admin token>'"
+        )
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
@@ -185,8 +189,14 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             used = await run_in_threadpool(store.billing.units_used, who.tenant_id, period)
             raise billing.quota_error(who, used, n)
         logger.info(
-            "predict", extra={"request_id": request_id, "tenant": who.tenant, "model": serving.ref,
-                              "units": n, "latency_ms": round(latency_ms, 2)},
+            "predict",
+            extra={
+                "request_id": request_id,
+                "tenant": who.tenant,
+                "model": serving.ref,
+                "units": n,
+                "latency_ms": round(latency_ms, 2),
+            },
         )
         return {
             "predictions": [
@@ -201,7 +211,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         def run() -> dict:
             pred = store.feedback.prediction(body.prediction_id, who.tenant_id)
             labels = pool.get(pred["scenario"], pred["model_version"]).labels
-            return feedback.record_feedback(store, who.tenant_id, body.prediction_id, body.label, labels)
+            return feedback.record_feedback(
+                store, who.tenant_id, body.prediction_id, body.label, labels
+            )
 
         rec = await run_in_threadpool(run)
         return {"ok": True, "id": rec["id"]}
@@ -209,7 +221,12 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     @app.post("/v1/outcomes", response_model=Accepted, status_code=201, tags=["feedback"])
     async def post_outcome(body: OutcomeRequest, who: Caller) -> dict:
         rec = await run_in_threadpool(
-            feedback.record_outcome, store, who.tenant_id, body.prediction_id, body.event, body.value
+            feedback.record_outcome,
+            store,
+            who.tenant_id,
+            body.prediction_id,
+            body.event,
+            body.value,
         )
         return {"ok": True, "id": rec["id"]}
 
@@ -225,7 +242,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     async def admin_retrain(body: RetrainRequest) -> dict[str, Any]:
         await run_in_threadpool(pool.production, body.scenario)  # 404 for unknown scenarios
         job = await run_in_threadpool(
-            store.jobs.enqueue, "retrain",
+            store.jobs.enqueue,
+            "retrain",
             {"scenario": body.scenario, "min_improvement": body.min_improvement},
         )
         return {"ok": True, "job": job["id"], "status": job["status"]}

@@ -23,7 +23,13 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     rid = getattr(request.state, "request_id", None)
-    body = {"ok": False, "error": message, "errors": errors or [], "status": status, "request_id": rid}
+    body = {
+        "ok": False,
+        "error": message,
+        "errors": errors or [],
+        "status": status,
+        "request_id": rid,
+    }
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -31,7 +37,13 @@ def _clean_validation(errs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for e in errs:
         loc = [str(p) for p in e.get("loc", ()) if p != "body"]
-        out.append({"field": ".".join(loc) or "body", "message": e.get("msg", "invalid"), "type": e.get("type")})
+        out.append(
+            {
+                "field": ".".join(loc) or "body",
+                "message": e.get("msg", "invalid"),
+                "type": e.get("type"),
+            }
+        )
     return out
 
 

@@ -55,18 +55,25 @@ class RequestIdAndBodyLimit:
             await self._too_large(send_with_id, rid)
 
     async def _too_large(self, send: Any, rid: str) -> None:
-        body = json.dumps({
-            "ok": False,
-            "error": f"request body is larger than {self.max} bytes; send fewer or shorter inputs",
-            "errors": [],
-            "status": 413,
-            "request_id": rid,
-        }).encode()
-        await send({
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        })
+        body = json.dumps(
+            {
+                "ok": False,
+                "error": f"request body is larger than {self.max} bytes; send fewer or shorter inputs",
+                "errors": [],
+                "status": 413,
+                "request_id": rid,
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

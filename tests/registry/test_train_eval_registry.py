@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from modelmint import data, evaluate, registry
+from modelmint.errors import Conflict, InvalidInput, NotFound
+from modelmint.pipeline import evaluate_ref, train_and_register
+from modelmint.train import TrainConfig
+from modelmint.types import EvalReport
+
+
+def test_train_registers_model_with_lineage_and_test_metrics(ws, trained):
+    m = registry.get(ws.store, "reviews:1")  # re-read: promoted after training
+    assert m.ref == "reviews:1" and m.dataset == "reviews:1" and m.aliases == ("production",)
+    assert trained.report.n == 24
+    # real learning on real reviews: well above chance even on 84 training examples
+    assert trained.report.accuracy >= 0.7
+    assert set(m.metrics["test"]) >= {"accuracy", "macro_f1", "macro_precision", "macro_recall"}
+    row = ws.store.models.get("reviews", 1)
+    assert row["train_config"]["base_model"] == "multilingual-e5-small"
+    files = sorted(p.name for p in m.path.iterdir())
+    assert files == ["config.json", "evaluation.json", "head.safetensors", "manifest.json"]
+    assert not list(ws.settings.models_dir.glob("reviews/.staging-*"))
+
+
+def test_same_seed_same_metrics_and_eval_matches(ws, trained):
+    again = train_and_register(ws, "reviews")
+    assert again.model.version == 2
+    assert again.report.accuracy == trained.report.accuracy
+    assert again.report.predictions == trained.report.predictions
+    _, report = evaluate_ref(ws, "reviews:1")
+    assert (
+        report.accuracy == trained.report.accuracy and report.confusion == trained.report.confusion
+    )
+
+
+def test_promote_rollback_and_audit(ws, trained):
+    train_and_register(ws, "reviews")
+    assert registry.promote(ws.store, "reviews:2") == 1
+    assert registry.get(ws.store, "reviews:production").version == 2
+    assert registry.rollback(ws.store, "reviews") == (2, 1)
+    assert registry.get(ws.store, "reviews:production").version == 1
+    with pytest.raises(Conflict, match="no earlier version"):
+        registry.rollback(ws.store, "reviews")
+    actions = [
+        (e["action"], e["from_version"], e["to_version"]) for e in ws.store.models.events("reviews")
+    ]
+    assert actions == [("promote", None, 1), ("promote", 1, 2), ("rollback", 2, 1)]
+
+
+def test_concurrent_compare_and_set_has_one_winner(ws, trained):
+    train_and_register(ws, "reviews")
+    results: list[str] = []
+
+    def attempt():
+        try:
+            ws.store.models.set_alias(
+                "reviews",
+                "production",
+                2,
+                action="promote",
+                actor="t",
+                reason="race",
+                expect_current=1,
+            )
+            results.append("won")
+        except Conflict:
+            results.append("conflict")
+
+    threads = [threading.Thread(target=attempt) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["conflict", "conflict", "conflict", "won"]
+
+
+def test_unknown_refs_and_bad_config(ws, trained):
+    with pytest.raises(NotFound, match="models list"):
+        registry.get(ws.store, "reviews:9")
+    with pytest.raises(InvalidInput, match="NAME:VERSION"):
+        registry.get(ws.store, "Reviews One")
+    with pytest.raises(NotFound, match="data list"):
+        train_and_register(ws, "nosuch")
+    with pytest.raises(InvalidInput, match="--method head"):
+        TrainConfig(method="lora")  # type: ignore[arg-type]
+
+
+def test_corrupt_artifact_is_refused(ws, trained):
+    head = trained.model.path / "head.safetensors"
+    head.chmod(0o644)
+    head.write_bytes(head.read_bytes()[:-4] + b"\0\0\0\0")
+    with pytest.raises(Exception, match="checksum"):
+        registry.load(ws.store, "reviews:1")
+
+
+def _report(preds, truth):
+    return evaluate.classification_report(truth, preds, ["neg", "pos"])
+
+
+def test_metrics_and_gate():
+    truth = ["pos"] * 10 + ["neg"] * 10
+    prod = _report(["pos"] * 10 + ["pos"] * 3 + ["neg"] * 7, truth)
+    assert prod.accuracy == 0.85 and prod.confusion == [[7, 3], [0, 10]]
+    better = _report(["pos"] * 10 + ["pos"] * 1 + ["neg"] * 9, truth)
+    d = evaluate.gate(better, prod, truth)
+    assert d.promote and d.delta == pytest.approx(0.1) and d.discordant["candidate_only_right"] == 2
+    same = evaluate.gate(prod, prod, truth)
+    assert not same.promote and same.mcnemar_p == 1.0
+    assert not evaluate.gate(better, prod, truth, min_improvement=0.2).promote
+    first = evaluate.gate(prod, None, truth)
+    assert first.promote and first.production is None
+    assert isinstance(prod, EvalReport)
+
+
+def test_mcnemar_exact_values():
+    assert evaluate.mcnemar_exact(0, 0) == 1.0
+    assert evaluate.mcnemar_exact(10, 0) == pytest.approx(2 / 1024)
+
+
+def test_dataset_version_recorded_on_model(ws, reviews_csv):
+    ref, _, _ = data.add_dataset(ws.store, ws.settings.datasets_dir, "reviews", reviews_csv, seed=1)
+    out = train_and_register(ws, "reviews")
+    assert out.dataset.content_hash == ref.content_hash
+    assert out.model.metrics["n_train"] == 84

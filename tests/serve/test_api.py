@@ -1,0 +1,166 @@
+"""The HTTP API in-process (httpx via Starlette's TestClient) on a real database and model."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from modelmint import billing, registry
+from modelmint.pipeline import train_and_register
+from modelmint.serve import create_app
+
+URL = "/v1/scenarios/reviews/predict"
+
+
+@pytest.fixture
+def api(ws, trained):
+    billing.create_plan(ws.store, "starter", price_per_1k="2.00", quota=1000)
+    billing.create_tenant(ws.store, "acme", plan="starter")
+    key, rec = billing.create_key(ws.store, "acme")
+    with TestClient(create_app(ws.settings, ws.store)) as client:
+        client.headers["Authorization"] = f"Bearer {key}"
+        client.key_id = rec["id"]  # type: ignore[attr-defined]
+        yield client
+
+
+def _shape(r, status):
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"ok", "error", "errors", "status", "request_id"}
+    assert body["ok"] is False and body["status"] == status and body["request_id"]
+    assert r.headers["x-request-id"] == body["request_id"]
+    return body
+
+
+def test_predict_feedback_outcome_usage(api, ws):
+    r = api.post(URL, json={"inputs": ["质量很好，很满意", "太差了，要退货"]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model"] == "reviews:1"
+    preds = body["predictions"]
+    assert [p["label"] for p in preds] == ["pos", "neg"]
+    assert all(set(p) == {"id", "label", "score", "scores"} for p in preds)
+    assert abs(sum(preds[0]["scores"].values()) - 1) < 1e-5
+    r = api.post("/v1/feedback", json={"prediction_id": preds[0]["id"], "label": "pos"})
+    assert r.status_code == 201 and r.json()["ok"]
+    r = api.post(
+        "/v1/outcomes", json={"prediction_id": preds[1]["id"], "event": "converted", "value": 12.5}
+    )
+    assert r.status_code == 201
+    u = api.get("/v1/usage").json()
+    assert (
+        u["total_units"] == 2
+        and u["amount_due"] == "0.004"
+        and u["period"] == billing.current_period()
+    )
+    assert ws.store.feedback.counts("reviews") == {"predictions": 2, "feedback": 1, "outcomes": 1}
+
+
+def test_errors_share_one_shape(api, ws):
+    _shape(api.post(URL, json={"inputs": ["x"]}, headers={"Authorization": ""}), 401)
+    _shape(
+        api.post(URL, json={"inputs": ["x"]}, headers={"Authorization": "Bearer mm_live_bad"}), 401
+    )
+    assert (
+        "unknown scenario"
+        in _shape(api.post("/v1/scenarios/nope/predict", json={"inputs": ["x"]}), 404)["error"]
+    )
+    _shape(api.post(URL, content=b"{not json", headers={"Content-Type": "application/json"}), 400)
+    _shape(api.post(URL, content=b"\xff\xfe", headers={"Content-Type": "application/json"}), 400)
+    _shape(api.post(URL, json={"inputs": []}), 422)
+    _shape(api.post(URL, json={"inputs": "not a list"}), 422)
+    _shape(api.post(URL, json={"inputs": [1, 2]}), 422)
+    _shape(api.post(URL, json={"text": ["x"]}), 422)
+    assert "empty" in _shape(api.post(URL, json={"inputs": ["  "]}), 400)["error"]
+    _shape(api.post(URL, json={"inputs": ["x"] * 257}), 413)
+    _shape(api.post(URL, json={"inputs": ["x" * 20_001]}), 413)
+    _shape(
+        api.post(URL, content=b"x" * 3_000_000, headers={"Content-Type": "application/json"}), 413
+    )
+    _shape(api.post("/v1/feedback", json={"prediction_id": "01NOPE", "label": "pos"}), 404)
+    _shape(api.post("/v1/outcomes", json={"prediction_id": "01NOPE", "event": "converted"}), 404)
+    _shape(api.get("/v1/nowhere"), 404)
+    _shape(api.get("/v1/usage?period=2026-13"), 400)
+    # nothing was billed for any of these
+    assert api.get("/v1/usage").json()["total_units"] == 0
+
+
+def test_feedback_label_must_be_known(api):
+    pid = api.post(URL, json={"inputs": ["很好"]}).json()["predictions"][0]["id"]
+    body = _shape(api.post("/v1/feedback", json={"prediction_id": pid, "label": "meh"}), 400)
+    assert "neg, pos" in body["error"]
+
+
+def test_tenants_see_only_their_own_predictions(api, ws):
+    pid = api.post(URL, json={"inputs": ["很好"]}).json()["predictions"][0]["id"]
+    billing.create_tenant(ws.store, "other", plan="starter")
+    other_key, _ = billing.create_key(ws.store, "other")
+    h = {"Authorization": f"Bearer {other_key}"}
+    _shape(api.post("/v1/feedback", json={"prediction_id": pid, "label": "pos"}, headers=h), 404)
+    assert api.get("/v1/usage", headers=h).json()["total_units"] == 0
+
+
+def test_revoked_key_stops_at_once(api, ws):
+    assert api.post(URL, json={"inputs": ["很好"]}).status_code == 200
+    ws.store.billing.revoke_key(api.key_id)
+    assert "revoked" in _shape(api.post(URL, json={"inputs": ["很好"]}), 401)["error"]
+
+
+def test_quota_429_with_retry_after(ws, trained):
+    billing.create_plan(ws.store, "free", price_per_1k="0", quota=3)
+    billing.create_tenant(ws.store, "small", plan="free")
+    key, _ = billing.create_key(ws.store, "small")
+    with TestClient(create_app(ws.settings, ws.store)) as c:
+        c.headers["Authorization"] = f"Bearer {key}"
+        assert c.post(URL, json={"inputs": ["好", "差"]}).status_code == 200
+        r = c.post(URL, json={"inputs": ["好", "差"]})
+        body = _shape(r, 429)
+        assert int(r.headers["Retry-After"]) > 0 and body["errors"][0]["limit"] == "quota"
+        assert c.post(URL, json={"inputs": ["好"]}).status_code == 200
+        assert c.get("/v1/usage").json()["total_units"] == 3
+
+
+def test_rate_limit_429(ws, trained):
+    billing.create_plan(ws.store, "slow", price_per_1k="1", rate_limit=0.5, burst=2)
+    billing.create_tenant(ws.store, "burst", plan="slow")
+    key, _ = billing.create_key(ws.store, "burst")
+    with TestClient(create_app(ws.settings, ws.store)) as c:
+        c.headers["Authorization"] = f"Bearer {key}"
+        codes = [c.post(URL, json={"inputs": ["好"]}).status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+
+
+def test_promotion_swaps_the_serving_version_without_restart(api, ws):
+    assert api.post(URL, json={"inputs": ["好"]}).json()["model"] == "reviews:1"
+    train_and_register(ws, "reviews")
+    registry.promote(ws.store, "reviews:2")
+    assert api.post(URL, json={"inputs": ["好"]}).json()["model"] == "reviews:2"
+    registry.rollback(ws.store, "reviews")
+    assert api.post(URL, json={"inputs": ["好"]}).json()["model"] == "reviews:1"
+
+
+def test_health_ready_and_openapi(api):
+    assert api.get("/healthz").json() == {"ok": True}
+    ready = api.get("/readyz").json()
+    assert ready["database"] and "reviews:1" in ready["loaded"]
+    paths = set(api.get("/openapi.json").json()["paths"])
+    assert {
+        "/v1/scenarios/{scenario}/predict",
+        "/v1/feedback",
+        "/v1/outcomes",
+        "/v1/usage",
+    } <= paths
+    assert api.get("/docs").status_code == 200
+
+
+def test_admin_retrain_queues_a_job(ws, trained):
+    ws.settings.admin_token = SecretStr("s3cret")
+    with TestClient(create_app(ws.settings, ws.store)) as c:
+        _shape(c.post("/v1/admin/retrain", json={"scenario": "reviews"}), 401)
+        h = {"Authorization": "Bearer s3cret"}
+        _shape(c.post("/v1/admin/retrain", json={"scenario": "nope"}, headers=h), 404)
+        r = c.post("/v1/admin/retrain", json={"scenario": "reviews"}, headers=h)
+        assert r.status_code == 202
+        job = c.get(f"/v1/admin/jobs/{r.json()['job']}", headers=h).json()
+        assert job["status"] == "queued" and job["params"]["scenario"] == "reviews"
