@@ -13,11 +13,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[demo]" "$(TORCH)"
+	@echo "Installing ModelMint with its demo extra into $(VENV) (a few minutes the first time)..."
+	$(BIN)/pip install -qq -e ".[demo]" "$(TORCH)"
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[demo,dev]" "$(TORCH)"
+	@echo "Installing ModelMint with its demo and dev extras into $(VENV)..."
+	$(BIN)/pip install -qq -e ".[demo,dev]" "$(TORCH)"
 	touch $@ $(VENV)/.installed-demo
 
 demo: $(VENV)/.installed-demo
