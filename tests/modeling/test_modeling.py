@@ -27,6 +27,12 @@ def test_e5_embeds_chinese_normalised_and_is_shared():
     assert float(x[0] @ x[1]) < 0.999
 
 
+def test_odd_text_never_crashes_the_engine():
+    enc = get_encoder(E5_SMALL)
+    x = enc.embed(["\x00abc", "a\ud800b", "\x01\x1b[31m"], 64)
+    assert np.isfinite(x).all() and x.shape == (3, 384)
+
+
 def test_truncation_respects_max_tokens():
     enc = get_encoder(E5_SMALL)
     long = "这本书非常好看，我很喜欢。" * 40

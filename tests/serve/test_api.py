@@ -73,6 +73,10 @@ def test_errors_share_one_shape(api, ws):
     _shape(api.post(URL, json={"inputs": [1, 2]}), 422)
     _shape(api.post(URL, json={"text": ["x"]}), 422)
     assert "empty" in _shape(api.post(URL, json={"inputs": ["  "]}), 400)["error"]
+    raw = '{"inputs": ["ok", "bad \\ud800 surrogate"]}'.encode()
+    _shape(api.post(URL, content=raw, headers={"Content-Type": "application/json"}), 400)
+    _shape(api.post(URL, json={"inputs": ["nul \u0000 byte"]}), 400)
+    assert api.post(URL, json={"inputs": ["tab\tand\nnewline \u001b[31m"]}).status_code == 200
     _shape(api.post(URL, json={"inputs": ["x"] * 257}), 413)
     _shape(api.post(URL, json={"inputs": ["x" * 20_001]}), 413)
     _shape(
@@ -82,8 +86,8 @@ def test_errors_share_one_shape(api, ws):
     _shape(api.post("/v1/outcomes", json={"prediction_id": "01NOPE", "event": "converted"}), 404)
     _shape(api.get("/v1/nowhere"), 404)
     _shape(api.get("/v1/usage?period=2026-13"), 400)
-    # nothing was billed for any of these
-    assert api.get("/v1/usage").json()["total_units"] == 0
+    # nothing was billed for any of the refused calls
+    assert api.get("/v1/usage").json()["total_units"] == 1
 
 
 def test_feedback_label_must_be_known(api):

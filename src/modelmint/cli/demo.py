@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import random
 import shutil
 import socket
@@ -108,8 +109,8 @@ def demo(
     started = time.perf_counter()
     home = (home or state(ctx).home or Path("modelmint-demo")).expanduser().resolve()
     _fresh_home(home)
-    settings = load_settings(home=home, database_url=None)
-    settings.database_url = None  # the demo always runs on the embedded SQLite default
+    # the demo always runs on the embedded SQLite default in its own home
+    settings = load_settings(home=home).model_copy(update={"database_url": None})
     ws = Workspace.open(settings)
     rng = random.Random(seed)
     console.rule("[bold]ModelMint demo: a Chinese review-sentiment API, end to end")

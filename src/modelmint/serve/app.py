@@ -81,6 +81,14 @@ async def _caller(
     return await run_in_threadpool(billing.authenticate, request.app.state.store, authorization)
 
 
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 Caller = Annotated[billing.Caller, Depends(_caller)]
 
 
@@ -148,6 +156,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         for i, text in enumerate(body.inputs):
             if not text.strip():
                 raise InvalidInput(f"input {i} is empty; send non-empty texts")
+            if "\x00" in text or not _is_utf8(text):
+                raise InvalidInput(
+                    f"input {i} contains a NUL character or an unpaired surrogate; send plain "
+                    "UTF-8 text"
+                )
             if len(text) > settings.max_chars_per_input:
                 raise PayloadTooLarge(
                     f"input {i} has {len(text)} characters; the limit is "
