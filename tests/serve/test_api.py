@@ -73,7 +73,7 @@ def test_errors_share_one_shape(api, ws):
     _shape(api.post(URL, json={"inputs": [1, 2]}), 422)
     _shape(api.post(URL, json={"text": ["x"]}), 422)
     assert "empty" in _shape(api.post(URL, json={"inputs": ["  "]}), 400)["error"]
-    raw = '{"inputs": ["ok", "bad \\ud800 surrogate"]}'.encode()
+    raw = b'{"inputs": ["ok", "bad \\ud800 surrogate"]}'
     _shape(api.post(URL, content=raw, headers={"Content-Type": "application/json"}), 400)
     _shape(api.post(URL, json={"inputs": ["nul \u0000 byte"]}), 400)
     assert api.post(URL, json={"inputs": ["tab\tand\nnewline \u001b[31m"]}).status_code == 200

@@ -183,6 +183,7 @@ def demo(
     log_path = home / "logs" / "server.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("w")
+    env = {k: v for k, v in os.environ.items() if k != "MODELMINT_DATABASE_URL"}
     server = subprocess.Popen(
         [
             sys.executable,
@@ -197,6 +198,7 @@ def demo(
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
+        env=env,
     )
     try:
         _wait_ready(base, server, log_path)
