@@ -204,27 +204,15 @@ def retrain(
     prod_report = evaluate.evaluate_model(prod_model, examples, split="test", cache=ws.cache)
     y_true = [e.label for e in examples if e.split == "test"]
     decision = evaluate.gate(outcome.report, prod_report, y_true, min_improvement=min_improvement)
-    if decision.promote:
-        ws.store.models.set_alias(
-            scenario,
-            "production",
-            outcome.model.version,
-            action="promote",
-            actor=registry.core.actor(),
-            reason=f"retrain gate: {decision.reason}",
-            expect_current=prod_ref.version,
-        )
-        after = outcome.model.version
-    else:
-        ws.store.models.set_alias(
-            scenario,
-            "candidate",
-            outcome.model.version,
-            action="promote",
-            actor=registry.core.actor(),
-            reason=f"retrain gate: {decision.reason}",
-        )
-        after = prod_ref.version
+    # a candidate that fails the gate is still registered, under the `candidate` alias
+    registry.promote(
+        ws.store,
+        outcome.model.ref,
+        alias="production" if decision.promote else "candidate",
+        reason=f"retrain gate: {decision.reason}",
+        expect_current=prod_ref.version if decision.promote else "any",
+    )
+    after = outcome.model.version if decision.promote else prod_ref.version
     return RetrainResult(
         scenario,
         prod_ref,

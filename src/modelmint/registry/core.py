@@ -132,8 +132,17 @@ def load(store: Store, ref: str) -> tuple[ModelRef, LoadedModel]:
     return mref, load_model_dir(mref.path)
 
 
-def promote(store: Store, ref: str, *, alias: str = "production", reason: str = "") -> int | None:
-    """Point `alias` at the model. Returns the version it pointed at before."""
+def promote(
+    store: Store,
+    ref: str,
+    *,
+    alias: str = "production",
+    reason: str = "",
+    expect_current: int | str | None = "any",
+) -> int | None:
+    """Point `alias` at the model, in one audited transaction. Returns the version it pointed at
+    before. With ``expect_current``, it is a compare-and-set: Conflict if someone moved the alias
+    in the meantime."""
     if alias not in ALIASES:
         raise InvalidInput(f"unknown alias '{alias}'; use one of {', '.join(ALIASES)}")
     mref = get(store, ref)
@@ -145,6 +154,7 @@ def promote(store: Store, ref: str, *, alias: str = "production", reason: str = 
         action="promote",
         actor=actor(),
         reason=reason or "manual promotion",
+        expect_current=expect_current,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -83,22 +83,10 @@ class Database:
         self._lock = threading.Lock()
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn, conn.begin():
-                yield conn
-        except OperationalError as exc:
-            raise ServiceUnavailable(
-                f"the database is not reachable ({type(exc.orig).__name__}); check "
-                "MODELMINT_DATABASE_URL and that the server is running"
-            ) from exc
-
-    @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction: committed on success, rolled back on any error."""
+    def _transaction(self, write: bool) -> Iterator[Connection]:
         try:
             with (
-                self.engine.connect().execution_options(modelmint_write=True) as conn,
+                self.engine.connect().execution_options(modelmint_write=write) as conn,
                 conn.begin(),
             ):
                 yield conn
@@ -107,6 +95,14 @@ class Database:
                 f"the database is not reachable ({type(exc.orig).__name__}); check "
                 "MODELMINT_DATABASE_URL and that the server is running"
             ) from exc
+
+    def read(self) -> AbstractContextManager[Connection]:
+        """A read transaction (SQLite: deferred BEGIN, so readers never block each other)."""
+        return self._transaction(write=False)
+
+    def write(self) -> AbstractContextManager[Connection]:
+        """A write transaction: committed on success, rolled back on any error."""
+        return self._transaction(write=True)
 
     def ping(self) -> bool:
         try:
