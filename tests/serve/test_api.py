@@ -85,9 +85,14 @@ def test_errors_share_one_shape(api, ws):
     _shape(api.post("/v1/feedback", json={"prediction_id": "01NOPE", "label": "pos"}), 404)
     _shape(api.post("/v1/outcomes", json={"prediction_id": "01NOPE", "event": "converted"}), 404)
     _shape(api.get("/v1/nowhere"), 404)
+    # odd identifiers are plain 404s/400s on every database (PostgreSQL refuses NUL in text)
+    _shape(api.post("/v1/scenarios/%00bad/predict", json={"inputs": ["x"]}), 404)
+    _shape(api.post("/v1/feedback", json={"prediction_id": "a\u0000b", "label": "pos"}), 404)
+    pid = api.post(URL, json={"inputs": ["很好"]}).json()["predictions"][0]["id"]
+    _shape(api.post("/v1/outcomes", json={"prediction_id": pid, "event": "x\u0000"}), 400)
     _shape(api.get("/v1/usage?period=2026-13"), 400)
     # nothing was billed for any of the refused calls
-    assert api.get("/v1/usage").json()["total_units"] == 1
+    assert api.get("/v1/usage").json()["total_units"] == 2
 
 
 def test_feedback_label_must_be_known(api):

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from typing import Any
 
-from modelmint.errors import InvalidInput
+from modelmint.errors import InvalidInput, NotFound
 from modelmint.store import Store
 from modelmint.types import Example
+
+_ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+
+
+def find_prediction(store: Store, prediction_id: str, tenant_id: int) -> dict[str, Any]:
+    if not _ULID.fullmatch(prediction_id or ""):
+        raise NotFound(
+            f"prediction '{prediction_id[:40]}' not found; use an id returned by your own "
+            "predict call"
+        )
+    return store.feedback.prediction(prediction_id, tenant_id)
 
 
 def record_feedback(
     store: Store, tenant_id: int, prediction_id: str, label: str, known_labels: list[str]
 ) -> dict[str, Any]:
-    store.feedback.prediction(prediction_id, tenant_id)  # NotFound for absent/other tenant
+    find_prediction(store, prediction_id, tenant_id)  # NotFound for absent/other tenant
     label = (label or "").strip()
     if label not in known_labels:
         raise InvalidInput(
@@ -27,10 +39,10 @@ def record_feedback(
 def record_outcome(
     store: Store, tenant_id: int, prediction_id: str, event: str, value: float | None
 ) -> dict[str, Any]:
-    store.feedback.prediction(prediction_id, tenant_id)
+    find_prediction(store, prediction_id, tenant_id)
     event = (event or "").strip()
-    if not event or len(event) > 100:
-        raise InvalidInput("event must be a name of 1-100 characters, e.g. 'converted'")
+    if not event or len(event) > 100 or not event.isprintable():
+        raise InvalidInput("event must be a name of 1-100 printable characters, e.g. 'converted'")
     if value is not None and not math.isfinite(value):
         raise InvalidInput("value must be a finite number, e.g. 49.90")
     return store.feedback.add_outcome(prediction_id, tenant_id, event, value)

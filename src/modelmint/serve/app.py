@@ -222,7 +222,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     @app.post("/v1/feedback", response_model=Accepted, status_code=201, tags=["feedback"])
     async def post_feedback(body: FeedbackRequest, who: Caller) -> dict:
         def run() -> dict:
-            pred = store.feedback.prediction(body.prediction_id, who.tenant_id)
+            pred = feedback.find_prediction(store, body.prediction_id, who.tenant_id)
             labels = pool.get(pred["scenario"], pred["model_version"]).labels
             return feedback.record_feedback(
                 store, who.tenant_id, body.prediction_id, body.label, labels

@@ -8,6 +8,7 @@ fails a request in flight."""
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -19,6 +20,9 @@ from modelmint.modeling import LoadedModel
 from modelmint.store import Store
 
 logger = logging.getLogger(__name__)
+
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")
 
 
 @dataclass(frozen=True)
@@ -43,11 +47,15 @@ class ModelPool:
         self.failures: dict[str, str] = {}
 
     def production(self, scenario: str) -> Serving:
-        version = self.store.models.resolve_alias(scenario, "production")
+        version = (
+            self.store.models.resolve_alias(scenario, "production")
+            if _NAME.fullmatch(scenario)
+            else None
+        )
         if version is None:
-            if not self.store.models.list(scenario):
+            if not _NAME.fullmatch(scenario) or not self.store.models.list(scenario):
                 raise NotFound(
-                    f"unknown scenario '{scenario}'; scenarios served here: "
+                    f"unknown scenario '{scenario[:100]}'; scenarios served here: "
                     f"{', '.join(self.scenarios()) or '(none yet)'}"
                 )
             raise NotFound(
