@@ -61,7 +61,13 @@ class DatasetRepo:
             values = dict(
                 name=name, version=version, content_hash=content_hash, created_at=utcnow(), **fields
             )
-            pk = c.execute(insert(t.datasets).values(**values)).inserted_primary_key
+            try:
+                pk = c.execute(insert(t.datasets).values(**values)).inserted_primary_key
+            except IntegrityError as exc:
+                raise Conflict(
+                    f"another version of dataset '{name}' was stored at the same moment; run "
+                    "the command again"
+                ) from exc
             assert pk is not None
             return {"id": pk[0], **values}
 
@@ -167,11 +173,30 @@ class ModelRepo:
 
         ``expect_current`` makes it a compare-and-set: when two promotions race, the loser gets
         Conflict instead of silently overwriting. Returns the previous version."""
+        try:
+            return self._set_alias(name, alias, version, action, actor, reason, expect_current)
+        except IntegrityError as exc:  # two first-ever promotions raced to insert the row
+            raise Conflict(
+                f"{name}@{alias} was set by someone else at the same moment; look at "
+                f"`modelmint models show {name}:{alias}` and retry"
+            ) from exc
+
+    def _set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        action: str,
+        actor: str,
+        reason: str,
+        expect_current: int | str | None,
+    ) -> int | None:
         with self.db.write() as c:
+            # FOR UPDATE: on PostgreSQL a concurrent promotion waits here, then sees our result
             current = c.execute(
-                select(t.model_aliases.c.version).where(
-                    t.model_aliases.c.name == name, t.model_aliases.c.alias == alias
-                )
+                select(t.model_aliases.c.version)
+                .where(t.model_aliases.c.name == name, t.model_aliases.c.alias == alias)
+                .with_for_update()
             ).scalar()
             if expect_current != "any" and current != expect_current:
                 raise Conflict(
