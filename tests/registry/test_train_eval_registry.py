@@ -50,31 +50,50 @@ def test_promote_rollback_and_audit(ws, trained):
     assert actions == [("promote", None, 1), ("promote", 1, 2), ("rollback", 2, 1)]
 
 
-def test_concurrent_compare_and_set_has_one_winner(ws, trained):
-    train_and_register(ws, "reviews")
+def _race(n: int, fn) -> list[str]:
+    barrier = threading.Barrier(n)
     results: list[str] = []
 
     def attempt():
+        barrier.wait()
         try:
-            ws.store.models.set_alias(
-                "reviews",
-                "production",
-                2,
-                action="promote",
-                actor="t",
-                reason="race",
-                expect_current=1,
-            )
+            fn()
             results.append("won")
         except Conflict:
             results.append("conflict")
 
-    threads = [threading.Thread(target=attempt) for _ in range(4)]
+    threads = [threading.Thread(target=attempt) for _ in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(results) == ["conflict", "conflict", "conflict", "won"]
+    return sorted(results)
+
+
+def test_concurrent_compare_and_set_has_one_winner(ws, reviews_csv):
+    data.add_dataset(ws.store, ws.settings.datasets_dir, "reviews", reviews_csv)
+    train_and_register(ws, "reviews")
+    train_and_register(ws, "reviews")
+
+    def first():  # nobody has promoted yet: concurrent inserts of the alias row
+        ws.store.models.set_alias(
+            "reviews",
+            "production",
+            1,
+            action="promote",
+            actor="t",
+            reason="race",
+            expect_current=None,
+        )
+
+    def second():  # 1 -> 2, all expecting 1
+        ws.store.models.set_alias(
+            "reviews", "production", 2, action="promote", actor="t", reason="race", expect_current=1
+        )
+
+    assert _race(6, first) == ["conflict"] * 5 + ["won"]
+    assert _race(6, second) == ["conflict"] * 5 + ["won"]
+    assert [e["to_version"] for e in ws.store.models.events("reviews")] == [1, 2]
 
 
 def test_unknown_refs_and_bad_config(ws, trained):
