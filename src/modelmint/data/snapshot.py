@@ -8,12 +8,13 @@ import logging
 import os
 import random
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
 from modelmint.data.audit import audit_rows
 from modelmint.data.ingest import read_rows
+from modelmint.data.redact import redact
 from modelmint.errors import InvalidInput
 from modelmint.store import Store
 from modelmint.types import DatasetRef, Example
@@ -192,8 +193,10 @@ def add_dataset(
     test_size: float = 0.2,
     validation_size: float = 0.1,
     seed: int = 0,
+    redact_pii: bool = True,
 ) -> tuple[DatasetRef, dict[str, Any], bool]:
-    """Ingest a file as a new version of dataset `name`: read, audit, clean, split, store.
+    """Ingest a file as a new version of dataset `name`: read, redact PII, audit, clean, split,
+    store.
 
     Returns (ref, audit, created). Raises InvalidInput, and writes nothing, on bad input."""
     _check_name(name)
@@ -207,6 +210,7 @@ def add_dataset(
         test_size=test_size,
         validation_size=validation_size,
         seed=seed,
+        redact_pii=redact_pii,
     )
 
 
@@ -220,9 +224,20 @@ def add_rows(
     test_size: float = 0.2,
     validation_size: float = 0.1,
     seed: int = 0,
+    redact_pii: bool = True,
 ) -> tuple[DatasetRef, dict[str, Any], bool]:
     _check_name(name)
+    pii: Counter[str] = Counter()
+    if redact_pii:  # before anything else sees the text, so nothing stores the original
+        redacted = []
+        for r in rows:
+            clean, found = redact(r["text"])
+            pii.update(found)
+            redacted.append({**r, "text": clean})
+        rows = redacted
     report = audit_rows(rows)
+    report["pii_redacted"] = redact_pii
+    report["pii"] = dict(sorted(pii.items()))
     kept, dropped = clean_rows(rows)
     report["dropped"] = dropped
     report["kept_rows"] = len(kept)
@@ -240,6 +255,12 @@ def add_rows(
     examples = stratified_split(
         kept, test_size=test_size, validation_size=validation_size, seed=seed
     )
-    src = {**source, "seed": seed, "test_size": test_size, "validation_size": validation_size}
+    src = {
+        **source,
+        "seed": seed,
+        "test_size": test_size,
+        "validation_size": validation_size,
+        "redact_pii": redact_pii,
+    }
     ref, created = store_version(store, datasets_dir, name, examples, audit=report, source=src)
     return ref, report, created

@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelmint import __version__, billing, feedback
+from modelmint.data.redact import redact
 from modelmint.errors import (
     Forbidden,
     InvalidInput,
@@ -180,7 +181,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             {
                 "id": new_id(),
                 "model_version": serving.version,
-                "input_text": text,
+                "input_text": redact(text)[0],  # the log never holds raw personal data
                 "label": p.label,
                 "score": p.score,
                 "latency_ms": latency_ms,
