@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=2_000_000, ge=1024, description="Largest request body in bytes; larger is 413."
     )
+    max_file_bytes: int = Field(
+        default=20 * 1024**3, ge=1, description="Largest file `data add` accepts, in bytes."
+    )
     model_cache_size: int = Field(
         default=8,
         ge=1,

@@ -148,3 +148,60 @@ def test_pii_is_redacted_before_storing_unless_opted_out(ws, tmp_path, review_ro
     ref2, audit2, _ = _add(ws, "pii", path, redact_pii=False)
     assert ref2.version == 2 and not audit2["pii_redacted"]
     assert "13812345678" in ref2.path.read_text(encoding="utf-8")
+
+
+def test_parquet_and_excel(ws, tmp_path, review_rows):
+    import openpyxl
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = review_rows[:20] + review_rows[-20:]
+    pq.write_table(
+        pa.table({"review": [r["text"] for r in rows], "y": [r["label"] for r in rows]}),
+        tmp_path / "r.parquet",
+    )
+    ref, _, _ = _add(ws, "pq", tmp_path / "r.parquet", text="review", label="y")
+    assert ref.n_rows == 40
+    wb = openpyxl.Workbook()
+    ws_ = wb.active
+    ws_.append(["text", "stars"])
+    for i, r in enumerate(rows):
+        ws_.append([r["text"], 5 if r["label"] == "pos" else 1 if i % 2 else 2])
+    wb.save(tmp_path / "r.xlsx")
+    ref, audit, _ = _add(ws, "xl", tmp_path / "r.xlsx", label="stars")
+    assert set(ref.labels) == {"1", "2", "5"} and audit["rows"] == 40
+    with pytest.raises(InvalidInput, match="did you mean --label stars"):
+        _add(ws, "xl", tmp_path / "r.xlsx", label="star")
+
+
+def test_refusals_for_size_unique_labels_and_undecodable_bytes(ws, tmp_path):
+    from modelmint.errors import PayloadTooLarge
+
+    path = tmp_path / "ids.csv"
+    path.write_text(
+        "text,label\n" + "".join(f"text {i},id{i}\n" for i in range(40)), encoding="utf-8"
+    )
+    with pytest.raises(InvalidInput, match="looks like an ID"):
+        _add(ws, "ids", path)
+    with pytest.raises(PayloadTooLarge, match="MODELMINT_MAX_FILE_BYTES"):
+        _add(ws, "ids", path, max_bytes=100)
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"text,label\n" + "好评,pos\n".encode() * 3 + b"\xff\xfe\xfa broken,neg\n")
+    with pytest.raises(InvalidInput, match="--encoding"):
+        _add(ws, "bad", bad, encoding="utf-8")
+    assert ws.store.datasets.list() == []
+    leftovers = [p for p in ws.settings.datasets_dir.rglob("*") if p.is_file()]
+    assert leftovers == []
+
+
+def test_streaming_progress_is_reported(ws, reviews_csv):
+    seen = []
+    data.add_dataset(
+        ws.store,
+        ws.settings.datasets_dir,
+        "reviews",
+        reviews_csv,
+        progress=lambda stage, done, total: seen.append((stage, done, total)),
+    )
+    assert ("reading", reviews_csv.stat().st_size, reviews_csv.stat().st_size) in seen
+    assert seen[-1][0] == "writing" and seen[-1][1] == seen[-1][2]

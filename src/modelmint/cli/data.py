@@ -20,6 +20,10 @@ def print_audit(audit: dict, title: str = "Data audit") -> None:
         ["empty texts", audit["empty_texts"]],
         ["missing labels", audit["missing_labels"]],
         ["duplicate rows (same text, same label)", audit["duplicate_rows"]],
+        [
+            "near-duplicates (same after case/width/punctuation folding)",
+            audit.get("near_duplicate_rows", 0),
+        ],
         ["texts with conflicting labels", audit["conflicting_texts"]],
         [
             "class balance",
@@ -81,23 +85,27 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Read, redact PII, audit, clean and split a labelled file into a new content-hashed version."""
+    from modelmint.cli._common import progress_ui
     from modelmint.data import add_dataset
 
     ws = state(ctx).workspace()
-    ref, audit, created = add_dataset(
-        ws.store,
-        ws.settings.datasets_dir,
-        name,
-        path,
-        text=text,
-        label=label,
-        fmt=fmt,
-        encoding=encoding,
-        test_size=test_size,
-        validation_size=validation_size,
-        seed=seed,
-        redact_pii=redact,
-    )
+    with progress_ui(not as_json) as progress:
+        ref, audit, created = add_dataset(
+            ws.store,
+            ws.settings.datasets_dir,
+            name,
+            path,
+            text=text,
+            label=label,
+            fmt=fmt,
+            encoding=encoding,
+            test_size=test_size,
+            validation_size=validation_size,
+            seed=seed,
+            redact_pii=redact,
+            max_bytes=ws.settings.max_file_bytes,
+            progress=progress,
+        )
     row = ws.store.datasets.get(name, ref.version)
     if as_json:
         print_json({**_public(row), "created": created})

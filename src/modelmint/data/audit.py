@@ -1,55 +1,153 @@
-"""The data-quality audit: what is in a set of labelled texts, and what is wrong with it."""
+"""The data-quality audit, computed in one streaming pass: memory grows with the number of
+distinct texts (a 16-byte digest and a few integers each), never with their length."""
 
 from __future__ import annotations
 
+import hashlib
 import statistics
-from collections import Counter, defaultdict
+import unicodedata
+from array import array
+from collections import Counter
 from typing import Any
 
+MAX_LISTED = 50  # rows named per finding; the counts are always complete
 
-def _percentile(sorted_vals: list[int], q: float) -> int:
-    if not sorted_vals:
-        return 0
-    i = min(len(sorted_vals) - 1, max(0, round(q * (len(sorted_vals) - 1))))
-    return sorted_vals[i]
+
+def text_digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def normalise(text: str) -> str:
+    """For near-duplicates: NFKC (folds full-width to half-width), lower case, no whitespace or
+    punctuation."""
+    t = unicodedata.normalize("NFKC", text).lower()
+    return "".join(ch for ch in t if ch.isalnum())
+
+
+class AuditAccumulator:
+    """Feed rows with :meth:`add`; :meth:`report` gives the audit. Rows are 1-based numbers
+    the user can look up (line numbers for text files)."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.empty_text: list[int] = []
+        self.n_empty_text = 0
+        self.missing_label: list[int] = []
+        self.n_missing_label = 0
+        # digest -> [first row, label, count, conflict(0/1)]
+        self.by_text: dict[bytes, list[Any]] = {}
+        self.extra_rows: dict[bytes, list[int]] = {}  # rows of repeated texts (capped)
+        self.labels_of_conflict: dict[bytes, set[str]] = {}
+        self.norm_first: dict[bytes, int] = {}
+        self.near_dup_rows: list[tuple[int, int]] = []
+        self.n_near_dup = 0
+        self.lengths = array("I")
+
+    def add(self, row: int, text: str, label: str) -> None:
+        self.rows += 1
+        stripped = text.strip()
+        if not stripped:
+            self.n_empty_text += 1
+            if len(self.empty_text) < MAX_LISTED:
+                self.empty_text.append(row)
+            return
+        self.lengths.append(len(stripped))
+        if not label:
+            self.n_missing_label += 1
+            if len(self.missing_label) < MAX_LISTED:
+                self.missing_label.append(row)
+            return
+        d = text_digest(stripped)
+        entry = self.by_text.get(d)
+        if entry is None:
+            self.by_text[d] = [row, label, 1, 0]
+            nd = text_digest(normalise(stripped))
+            first = self.norm_first.setdefault(nd, row)
+            if first != row:  # same text up to case, width, spacing and punctuation
+                self.n_near_dup += 1
+                if len(self.near_dup_rows) < MAX_LISTED:
+                    self.near_dup_rows.append((first, row))
+            return
+        entry[2] += 1
+        if entry[1] != label:
+            if not entry[3]:
+                entry[3] = 1
+                self.labels_of_conflict[d] = {entry[1]}
+            self.labels_of_conflict[d].add(label)
+        if len(self.extra_rows) < MAX_LISTED or d in self.extra_rows:
+            rows = self.extra_rows.setdefault(d, [])
+            if len(rows) < 5:
+                rows.append(row)
+
+    def kept(self) -> dict[bytes, list[Any]]:
+        """Distinct, labelled, non-conflicting texts: digest -> [first row, label, count, 0]."""
+        return {d: e for d, e in self.by_text.items() if not e[3]}
+
+    def report(self) -> dict[str, Any]:
+        dup_groups = [(d, e) for d, e in self.by_text.items() if e[2] > 1 and not e[3]]
+        conflicts = [(d, e) for d, e in self.by_text.items() if e[3]]
+        balance: Counter[str] = Counter()
+        for e in self.by_text.values():
+            if not e[3]:
+                balance[e[1]] += e[2]
+        total = sum(balance.values()) or 1
+        lengths = sorted(self.lengths)
+        n_rare = [k for k, v in balance.items() if v < max(5, total * 0.01)]
+        return {
+            "rows": self.rows,
+            "empty_texts": self.n_empty_text,
+            "empty_text_rows": self.empty_text,
+            "missing_labels": self.n_missing_label,
+            "missing_label_rows": self.missing_label,
+            "duplicate_rows": sum(e[2] - 1 for _, e in dup_groups),
+            "duplicate_examples": [[e[0], *self.extra_rows.get(d, [])] for d, e in dup_groups[:20]],
+            "near_duplicate_rows": self.n_near_dup,
+            "near_duplicate_examples": [list(p) for p in self.near_dup_rows[:20]],
+            "conflicting_texts": len(conflicts),
+            "conflict_examples": [
+                {
+                    "rows": [e[0], *self.extra_rows.get(d, [])],
+                    "labels": sorted(self.labels_of_conflict[d]),
+                }
+                for d, e in conflicts[:20]
+            ],
+            "class_balance": dict(sorted(balance.items())),
+            "class_share": {k: round(v / total, 4) for k, v in sorted(balance.items())},
+            "rare_classes": sorted(n_rare),
+            "text_length": {
+                "min": lengths[0] if lengths else 0,
+                "median": int(statistics.median(lengths)) if lengths else 0,
+                "p95": lengths[min(len(lengths) - 1, round(0.95 * (len(lengths) - 1)))]
+                if lengths
+                else 0,
+                "max": lengths[-1] if lengths else 0,
+            },
+            "length_histogram": _histogram(lengths),
+        }
+
+
+def _histogram(sorted_lengths: list[int] | array, bins: int = 12) -> list[dict[str, int]]:
+    """Counts in log-spaced length bins (1, 2-3, 4-7, ...) for the report's chart."""
+    if not sorted_lengths:
+        return []
+    out: list[dict[str, int]] = []
+    lo = 1
+    i = 0
+    n = len(sorted_lengths)
+    while i < n and len(out) < bins:
+        hi = lo * 2 - 1 if len(out) < bins - 1 else max(sorted_lengths[-1], lo)
+        count = 0
+        while i < n and sorted_lengths[i] <= hi:
+            count += 1
+            i += 1
+        out.append({"from": lo, "to": hi, "count": count})
+        lo = hi + 1
+    return out
 
 
 def audit_rows(rows: list[dict[str, str]]) -> dict[str, Any]:
-    """Counts and findings for rows of {"text", "label"}. Row numbers are 1-based data rows."""
-    empty_text = [i for i, r in enumerate(rows, 1) if not r["text"].strip()]
-    empty_label = [i for i, r in enumerate(rows, 1) if not r["label"]]
-    by_text: dict[str, list[int]] = defaultdict(list)
-    labels_of: dict[str, set[str]] = defaultdict(set)
+    """The audit of rows already in memory (same rules as the streaming pass)."""
+    acc = AuditAccumulator()
     for i, r in enumerate(rows, 1):
-        key = r["text"].strip()
-        if key and r["label"]:
-            by_text[key].append(i)
-            labels_of[key].add(r["label"])
-    conflicts = {k: v for k, v in by_text.items() if len(labels_of[k]) > 1}
-    duplicate_rows = sum(len(v) - 1 for k, v in by_text.items() if k not in conflicts)
-    balance = Counter(r["label"] for r in rows if r["label"] and r["text"].strip())
-    lengths = sorted(len(r["text"]) for r in rows if r["text"].strip())
-    total = sum(balance.values()) or 1
-    return {
-        "rows": len(rows),
-        "empty_texts": len(empty_text),
-        "empty_text_rows": empty_text[:50],
-        "missing_labels": len(empty_label),
-        "missing_label_rows": empty_label[:50],
-        "duplicate_rows": duplicate_rows,
-        "duplicate_examples": [
-            v[:5] for k, v in by_text.items() if len(v) > 1 and k not in conflicts
-        ][:20],
-        "conflicting_texts": len(conflicts),
-        "conflict_examples": [
-            {"rows": v[:5], "labels": sorted(labels_of[k])} for k, v in list(conflicts.items())[:20]
-        ],
-        "class_balance": dict(sorted(balance.items())),
-        "class_share": {k: round(v / total, 4) for k, v in sorted(balance.items())},
-        "text_length": {
-            "min": lengths[0] if lengths else 0,
-            "median": int(statistics.median(lengths)) if lengths else 0,
-            "p95": _percentile(lengths, 0.95),
-            "max": lengths[-1] if lengths else 0,
-        },
-    }
+        acc.add(i, r["text"], r["label"])
+    return acc.report()

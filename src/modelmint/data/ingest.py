@@ -1,43 +1,302 @@
-"""Read a user's CSV/TSV/JSONL file into (text, label) rows, with errors that name the fix."""
+"""Read a user's file as a stream of rows: CSV, TSV, JSONL, Parquet and Excel.
+
+Nothing here holds the whole file: rows are yielded one at a time, and ``bytes_read`` tells a
+progress bar how far along the file is. Text files are UTF-8 (with or without BOM) or GBK /
+GB18030, detected from the first 64 KiB (other encodings through charset-normalizer), and the
+encoding used is reported. Every error names the problem and the fix.
+"""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import difflib
+import io
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from modelmint.errors import InvalidInput
+from modelmint.errors import InvalidInput, PayloadTooLarge
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "tsv"}
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".xlsx": "xlsx",
+}
+DEFAULT_MAX_BYTES = 20 * 1024**3
+csv.field_size_limit(64 * 1024 * 1024)
 
 
-def _closest(name: str, columns: list[str]) -> str:
+def missing_column(opt: str, name: str, columns: list[str]) -> InvalidInput:
     match = difflib.get_close_matches(name, columns, n=1, cutoff=0.5)
-    hint = f" - did you mean --{{opt}} {match[0]}?" if match else ""
-    return hint
+    hint = f" - did you mean --{opt} {match[0]}?" if match else f" - pass --{opt} COLUMN"
+    shown = ", ".join(columns[:30]) or "(none)"
+    return InvalidInput(f"column '{name}' not found; columns are {shown}{hint}")
 
 
-def _missing_column(opt: str, name: str, columns: list[str]) -> InvalidInput:
-    hint = _closest(name, columns).replace("{opt}", opt)
-    return InvalidInput(
-        f"column '{name}' not found; columns are {', '.join(columns) or '(none)'}{hint or f' - pass --{opt} COLUMN'}"
-    )
-
-
-def _decode(path: Path, encoding: str | None) -> tuple[str, str]:
-    raw = path.read_bytes()
-    tried = [encoding] if encoding else ["utf-8-sig", "gb18030"]
-    for enc in tried:
+def detect_encoding(sample: bytes) -> str:
+    """utf-8-sig, utf-8, gb18030 (covers GBK), or charset-normalizer's best guess."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    for enc in ("utf-8", "gb18030"):
         try:
-            return raw.decode(enc), enc
-        except (UnicodeDecodeError, LookupError):
+            codecs.getincrementaldecoder(enc)().decode(sample, final=False)
+            return enc
+        except UnicodeDecodeError:
             continue
-    raise InvalidInput(
-        f"{path} is not valid {' or '.join(tried)} text; pass --encoding with the file's encoding "
-        "(e.g. --encoding gbk) or re-save it as UTF-8"
-    )
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample).best()
+    if best is None:
+        raise InvalidInput(
+            "cannot tell the file's text encoding (it is not UTF-8 or GBK/GB18030); pass "
+            "--encoding NAME or re-save it as UTF-8"
+        )
+    return str(best.encoding)
+
+
+class _CountingFile(io.FileIO):
+    bytes_read = 0
+
+    def readinto(self, b: Any) -> int | None:
+        n = super().readinto(b)
+        if n:
+            self.bytes_read += n
+        return n
+
+
+class Table:
+    """An opened input file: its columns, facts about the read, and a row iterator."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        fmt: str | None = None,
+        encoding: str | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        if not path.exists():
+            raise InvalidInput(f"file {path} does not exist; check the path")
+        if path.is_dir():
+            raise InvalidInput(
+                f"{path} is a directory; pass a .csv, .tsv, .jsonl, .parquet or .xlsx file"
+            )
+        self.path = path
+        self.size = path.stat().st_size
+        if self.size > max_bytes:
+            raise PayloadTooLarge(
+                f"{path.name} is {self.size:,} bytes, over the limit of {max_bytes:,}; split it, or "
+                "raise MODELMINT_MAX_FILE_BYTES"
+            )
+        if self.size == 0:
+            raise InvalidInput(
+                f"{path} is empty; give a file with a header and at least a few rows"
+            )
+        self.fmt = fmt or FORMATS.get(path.suffix.lower())
+        if self.fmt not in {"csv", "tsv", "jsonl", "parquet", "xlsx"}:
+            raise InvalidInput(
+                f"cannot tell the format of {path.name}; use .csv, .tsv, .jsonl, .parquet or .xlsx, "
+                "or pass --format csv|tsv|jsonl|parquet|xlsx"
+            )
+        self.encoding: str | None = None
+        self._raw: _CountingFile | None = None
+        self.columns = self._open(encoding)
+
+    # -- opening: read just enough to know the columns --------------------------------------
+    def _open(self, encoding: str | None) -> list[str]:
+        if self.fmt in {"csv", "tsv", "jsonl"}:
+            with self.path.open("rb") as f:
+                sample = f.read(65536)
+            if encoding:
+                try:
+                    codecs.lookup(encoding)
+                except LookupError:
+                    raise InvalidInput(
+                        f"unknown encoding '{encoding}'; use e.g. utf-8, gbk, gb18030"
+                    ) from None
+            self.encoding = encoding or detect_encoding(sample)
+            if self.fmt == "jsonl":
+                first = next(self._jsonl(limit=1), None)
+                if first is None:
+                    raise InvalidInput(
+                        f"{self.path} has no JSON lines; each line must be an object"
+                    )
+                return list(first[1].keys())
+            header = next(self._csv_rows(header_only=True), None)
+            if not header or not any(h.strip() for h in header):
+                raise InvalidInput(
+                    f"{self.path} has no header row; the first line must name the columns"
+                )
+            return header
+        if self.fmt == "parquet":
+            pq = _import("pyarrow.parquet", "pyarrow")
+            try:
+                return list(pq.ParquetFile(self.path).schema_arrow.names)
+            except Exception as exc:
+                raise InvalidInput(
+                    f"{self.path.name} is not a readable Parquet file ({exc}); re-export it"
+                ) from None
+        openpyxl = _import("openpyxl", "openpyxl")
+        try:
+            wb = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
+        except Exception as exc:
+            raise InvalidInput(
+                f"{self.path.name} is not a readable .xlsx workbook ({type(exc).__name__}); re-save it from Excel"
+            ) from None
+        ws = wb.worksheets[0]
+        header = next(ws.iter_rows(max_row=1, values_only=True), None)
+        wb.close()
+        if not header:
+            raise InvalidInput(
+                f"the first sheet of {self.path.name} is empty; put a header row in row 1"
+            )
+        return ["" if h is None else str(h) for h in header]
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        return {
+            "format": self.fmt,
+            "encoding": self.encoding,
+            "columns": self.columns,
+            "bytes": self.size,
+        }
+
+    @property
+    def bytes_read(self) -> int:
+        return self._raw.bytes_read if self._raw is not None else 0
+
+    def require(self, opt: str, name: str) -> None:
+        if name not in self.columns:
+            raise missing_column(opt, name, self.columns)
+
+    # -- streaming ---------------------------------------------------------------------------
+    def rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(line or row number, record) for every data row."""
+        if self.fmt in {"csv", "tsv"}:
+            header = None
+            for n, values in self._csv_rows_numbered():
+                if header is None:
+                    header = values
+                    continue
+                if not any(v.strip() for v in values):
+                    continue  # blank line
+                if len(values) > len(header):
+                    raise InvalidInput(
+                        f"{self.path.name} line {n} has {len(values)} fields but the header has "
+                        f"{len(header)}; quote fields that contain the delimiter"
+                    )
+                yield n, dict(zip(header, values + [""] * (len(header) - len(values)), strict=True))
+        elif self.fmt == "jsonl":
+            yield from self._jsonl()
+        elif self.fmt == "parquet":
+            pq = _import("pyarrow.parquet", "pyarrow")
+            pf = pq.ParquetFile(self.path)
+            n = 0
+            for batch in pf.iter_batches(batch_size=8192):
+                for rec in batch.to_pylist():
+                    n += 1
+                    yield n, rec
+                self._fake_progress(pf.metadata.num_rows, n)
+        else:
+            openpyxl = _import("openpyxl", "openpyxl")
+            wb = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
+            try:
+                it = wb.worksheets[0].iter_rows(values_only=True)
+                header = ["" if h is None else str(h) for h in next(it)]
+                for n, values in enumerate(it, start=2):
+                    if values is None or all(v is None for v in values):
+                        continue
+                    vals = list(values) + [None] * (len(header) - len(values))
+                    yield n, dict(zip(header, vals[: len(header)], strict=True))
+            finally:
+                wb.close()
+
+    def _fake_progress(self, total_rows: int, done_rows: int) -> None:
+        # Parquet is read in column batches: report progress as the share of rows done
+        if self._raw is None:
+            self._raw = _CountingFile(os.devnull)
+        self._raw.bytes_read = int(self.size * done_rows / max(total_rows, 1))
+
+    def _text_stream(self) -> io.TextIOWrapper:
+        self._raw = _CountingFile(self.path, "r")
+        return io.TextIOWrapper(
+            io.BufferedReader(self._raw, 1 << 20), encoding=self.encoding, newline=""
+        )
+
+    def _csv_rows_numbered(self) -> Iterator[tuple[int, list[str]]]:
+        stream = self._text_stream()
+        reader = csv.reader(stream, delimiter="\t" if self.fmt == "tsv" else ",")
+        try:
+            for values in reader:
+                yield reader.line_num, values
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(
+                f"{self.path.name} near line {reader.line_num + 1} is not valid {self.encoding} "
+                f"({exc.reason}); pass --encoding with the file's real encoding or fix those bytes"
+            ) from None
+        except csv.Error as exc:
+            raise InvalidInput(
+                f"{self.path.name} line {reader.line_num} cannot be parsed as {self.fmt.upper()} ({exc}); "
+                "fix the quoting on that line"
+            ) from None
+        finally:
+            stream.close()
+
+    def _csv_rows(self, header_only: bool = False) -> Iterator[list[str]]:
+        for _n, values in self._csv_rows_numbered():
+            yield values
+            if header_only:
+                return
+
+    def _jsonl(self, limit: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+        stream = self._text_stream()
+        n = 0
+        seen = 0
+        try:
+            for n, line in enumerate(stream, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InvalidInput(
+                        f"{self.path.name} line {n} is not valid JSON ({exc.msg}); fix or remove that line"
+                    ) from None
+                if not isinstance(rec, dict):
+                    raise InvalidInput(
+                        f"{self.path.name} line {n} is not a JSON object; each line must be like "
+                        '{"text": "...", "label": "..."}'
+                    )
+                yield n, rec
+                seen += 1
+                if limit is not None and seen >= limit:
+                    return
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(
+                f"{self.path.name} near line {n + 1} is not valid {self.encoding} ({exc.reason}); "
+                "pass --encoding with the file's real encoding or fix those bytes"
+            ) from None
+        finally:
+            stream.close()
+
+
+def _import(module: str, package: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise InvalidInput(
+            f"reading this format needs the {package} package; `pip install {package}`"
+        ) from None
 
 
 def read_rows(
@@ -47,78 +306,23 @@ def read_rows(
     label: str = "label",
     fmt: str | None = None,
     encoding: str | None = None,
-) -> tuple[list[dict[str, str]], dict[str, str]]:
-    """Rows as {"text", "label"} strings, and facts about the read (format, encoding, columns)."""
-    if not path.exists():
-        raise InvalidInput(f"file {path} does not exist; check the path")
-    if path.is_dir():
-        raise InvalidInput(f"{path} is a directory; pass a .csv, .tsv or .jsonl file")
-    fmt = fmt or FORMATS.get(path.suffix.lower())
-    if fmt not in {"csv", "tsv", "jsonl"}:
-        raise InvalidInput(
-            f"cannot tell the format of {path.name}; use a .csv, .tsv or .jsonl file or pass "
-            "--format csv|tsv|jsonl"
-        )
-    content, used = _decode(path, encoding)
-    if not content.strip():
-        raise InvalidInput(f"{path} is empty; give a file with a header and at least a few rows")
-    records = list(_records(content, fmt, path))
-    columns = records[0][1] if records else _header(content, fmt)
-    if not records:
+) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """All rows as {"text", "label"} strings (for small files and tests; `data add` streams)."""
+    table = Table(path, fmt=fmt, encoding=encoding)
+    table.require("text", text)
+    table.require("label", label)
+    rows = [
+        {"text": as_text(r.get(text)), "label": as_text(r.get(label)).strip()}
+        for _, r in table.rows()
+    ]
+    if not rows:
         raise InvalidInput(f"{path} has a header but no rows; add labelled rows below the header")
-    if text not in columns:
-        raise _missing_column("text", text, columns)
-    if label not in columns:
-        raise _missing_column("label", label, columns)
-    rows: list[dict[str, str]] = []
-    for _line, _cols, rec in records:
-        t, lab = rec.get(text), rec.get(label)
-        rows.append(
-            {
-                "text": "" if t is None else str(t),
-                "label": "" if lab is None else str(lab).strip(),
-            }
-        )
-    return rows, {"format": fmt, "encoding": used, "columns": ",".join(columns)}
+    return rows, table.facts
 
 
-def _header(content: str, fmt: str) -> list[str]:
-    if fmt == "jsonl":
-        return []
-    first = content.splitlines()[0]
-    return next(csv.reader([first], delimiter="\t" if fmt == "tsv" else ","))
-
-
-def _records(content: str, fmt: str, path: Path) -> Iterator[tuple[int, list[str], dict]]:
-    if fmt == "jsonl":
-        for n, line in enumerate(content.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidInput(
-                    f"{path.name} line {n} is not valid JSON ({exc.msg}); fix or remove that line"
-                ) from None
-            if not isinstance(rec, dict):
-                raise InvalidInput(
-                    f"{path.name} line {n} is not a JSON object; each line must be like "
-                    '{"text": "...", "label": "..."}'
-                )
-            yield n, list(rec.keys()), rec
-        return
-    reader = csv.DictReader(content.splitlines(), delimiter="\t" if fmt == "tsv" else ",")
-    cols = [c for c in (reader.fieldnames or [])]
-    try:
-        for rec in reader:
-            if None in rec:
-                raise InvalidInput(
-                    f"{path.name} line {reader.line_num} has more fields than the header; "
-                    "quote fields that contain the delimiter"
-                )
-            yield reader.line_num, cols, rec
-    except csv.Error as exc:
-        raise InvalidInput(
-            f"{path.name} line {reader.line_num} cannot be parsed as {fmt.upper()} ({exc}); fix "
-            "the quoting on that line"
-        ) from None
+def as_text(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)

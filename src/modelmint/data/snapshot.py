@@ -1,4 +1,10 @@
-"""Clean, split and store an immutable, content-hashed dataset version."""
+"""Build and store immutable, content-hashed dataset versions.
+
+``add_dataset`` streams a file in two passes with bounded memory: pass 1 redacts PII, audits and
+spills the rows to a temporary file; pass 2 writes the kept rows into their splits. The split is
+stratified and deterministic: within each class, rows are ordered by a seeded hash of their
+text, so the same rows in any order with the same seed give the same version.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,16 @@ import hashlib
 import json
 import logging
 import os
-import random
+import re
+import shutil
 import tempfile
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from modelmint.data.audit import audit_rows
-from modelmint.data.ingest import read_rows
+from modelmint.data.audit import AuditAccumulator, audit_rows, text_digest
+from modelmint.data.ingest import DEFAULT_MAX_BYTES, Table, as_text
 from modelmint.data.redact import redact
 from modelmint.errors import InvalidInput
 from modelmint.store import Store
@@ -23,73 +31,110 @@ logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
 TASK = "text-classification"
+Progress = Callable[[str, int, int], None]
 
 
-def clean_rows(rows: list[dict[str, str]]) -> tuple[list[dict[str, str]], dict[str, int]]:
-    """Drop empty texts and missing labels, merge exact duplicates, drop conflicting texts.
-
-    Returns the kept rows (text stripped, sorted so the result is independent of input order)
-    and how many rows each rule removed."""
-    labels_of: dict[str, set[str]] = defaultdict(set)
-    for r in rows:
-        t = r["text"].strip()
-        if t and r["label"]:
-            labels_of[t].add(r["label"])
-    dropped = {"empty_text": 0, "missing_label": 0, "duplicate": 0, "conflicting": 0}
-    kept: dict[str, str] = {}
-    for r in rows:
-        t = r["text"].strip()
-        if not t:
-            dropped["empty_text"] += 1
-        elif not r["label"]:
-            dropped["missing_label"] += 1
-        elif len(labels_of[t]) > 1:
-            dropped["conflicting"] += 1
-        elif t in kept:
-            dropped["duplicate"] += 1
-        else:
-            kept[t] = r["label"]
-    return [{"text": t, "label": lab} for t, lab in sorted(kept.items())], dropped
+# --- pure helpers (also used for in-memory rows) ---------------------------------------------
+def row_digest(split: str, label: str, text: str, source: str) -> bytes:
+    return hashlib.sha256(
+        json.dumps([split, label, text, source], ensure_ascii=False).encode()
+    ).digest()
 
 
-def stratified_split(
-    rows: list[dict[str, str]], *, test_size: float, validation_size: float, seed: int
-) -> list[Example]:
-    """Deterministic stratified split: the same rows and seed always give the same split."""
+def content_hash(examples: Iterable[Example]) -> str:
+    """SHA-256 over the sorted row digests: independent of row order."""
+    return _hash_digests([row_digest(e.split, e.label, e.text, e.source) for e in examples])
+
+
+def _hash_digests(digests: list[bytes]) -> str:
+    digests.sort()
+    h = hashlib.sha256()
+    for d in digests:
+        h.update(d)
+    return h.hexdigest()
+
+
+def _order_key(seed: int, digest: bytes) -> bytes:
+    return hashlib.blake2b(
+        digest, digest_size=8, key=seed.to_bytes(8, "little", signed=True)
+    ).digest()
+
+
+def _split_sizes(n: int, test_size: float, validation_size: float, label: str) -> tuple[int, int]:
+    n_test = max(1, round(n * test_size))
+    n_val = max(1, round(n * validation_size))
+    if n - n_test - n_val < 1:
+        raise InvalidInput(
+            f"class '{label}' has only {n} example(s); each class needs at least 3 (one each for "
+            "train, validation and test) - add examples or drop that class"
+        )
+    return n_test, n_val
+
+
+def _check_sizes(test_size: float, validation_size: float) -> None:
     if not 0 < test_size < 1 or not 0 < validation_size < 1 or test_size + validation_size >= 0.9:
         raise InvalidInput(
             "test and validation sizes must be fractions with test + validation < 0.9, e.g. "
             "--test-size 0.2 --validation-size 0.1"
         )
-    by_label: dict[str, list[str]] = defaultdict(list)
-    for r in rows:
-        by_label[r["label"]].append(r["text"])
-    rng = random.Random(seed)
-    out: list[Example] = []
+
+
+def assign_splits(
+    by_label: dict[str, list[bytes]], *, test_size: float, validation_size: float, seed: int
+) -> dict[bytes, str]:
+    """Text digest -> split, stratified per label, by seeded-hash order."""
+    _check_sizes(test_size, validation_size)
+    out: dict[bytes, str] = {}
     for label in sorted(by_label):
-        texts = by_label[label]
-        rng.shuffle(texts)
-        n = len(texts)
-        n_test = max(1, round(n * test_size))
-        n_val = max(1, round(n * validation_size))
-        if n - n_test - n_val < 1:
-            raise InvalidInput(
-                f"class '{label}' has only {n} example(s); each class needs at least 3 (one each "
-                "for train, validation and test) - add examples or drop that class"
-            )
-        for i, t in enumerate(texts):
-            split = "test" if i < n_test else "validation" if i < n_test + n_val else "train"
-            out.append(Example(text=t, label=label, split=split))
-    out.sort(key=lambda e: (SPLITS.index(e.split), e.label, e.text))
+        digests = sorted(by_label[label], key=lambda d: _order_key(seed, d))
+        n_test, n_val = _split_sizes(len(digests), test_size, validation_size, label)
+        for i, d in enumerate(digests):
+            out[d] = "test" if i < n_test else "validation" if i < n_test + n_val else "train"
     return out
 
 
-def content_hash(examples: list[Example]) -> str:
-    h = hashlib.sha256()
-    for e in sorted(examples, key=lambda e: (e.split, e.label, e.text, e.source)):
-        h.update(json.dumps([e.split, e.label, e.text, e.source], ensure_ascii=False).encode())
-        h.update(b"\n")
-    return h.hexdigest()
+def clean_rows(rows: list[dict[str, str]]) -> tuple[list[dict[str, str]], dict[str, int]]:
+    """In-memory version of the cleaning rules: drop empty texts and missing labels, merge exact
+    duplicates (first wins), drop texts with conflicting labels."""
+    acc = AuditAccumulator()
+    for i, r in enumerate(rows, 1):
+        acc.add(i, r["text"], r["label"])
+    kept = acc.kept()
+    out = [
+        {"text": r["text"].strip(), "label": r["label"]}
+        for i, r in enumerate(rows, 1)
+        if r["text"].strip()
+        and r["label"]
+        and kept.get(text_digest(r["text"].strip()), [0])[0] == i
+    ]
+    report = acc.report()
+    conflicting_rows = sum(e[2] for e in acc.by_text.values() if e[3])
+    return out, {
+        "empty_text": report["empty_texts"],
+        "missing_label": report["missing_labels"],
+        "duplicate": report["duplicate_rows"],
+        "conflicting": conflicting_rows,
+    }
+
+
+def stratified_split(
+    rows: list[dict[str, str]], *, test_size: float, validation_size: float, seed: int
+) -> list[Example]:
+    by_label: dict[str, list[bytes]] = defaultdict(list)
+    text_of: dict[bytes, dict[str, str]] = {}
+    for r in rows:
+        d = text_digest(r["text"])
+        by_label[r["label"]].append(d)
+        text_of[d] = r
+    splits = assign_splits(
+        by_label, test_size=test_size, validation_size=validation_size, seed=seed
+    )
+    out = [
+        Example(text=text_of[d]["text"], label=text_of[d]["label"], split=s)
+        for d, s in splits.items()
+    ]
+    out.sort(key=lambda e: (SPLITS.index(e.split), e.label, e.text))
+    return out
 
 
 def read_examples(path: Path) -> list[Example]:
@@ -99,20 +144,6 @@ def read_examples(path: Path) -> list[Example]:
             r = json.loads(line)
             out.append(Example(r["text"], r["label"], r["split"], r.get("source", "data")))
     return out
-
-
-def _write_atomic(path: Path, examples: list[Example]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".jsonl")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for e in examples:
-                rec = {"text": e.text, "label": e.label, "split": e.split, "source": e.source}
-                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def to_ref(row: dict[str, Any]) -> DatasetRef:
@@ -127,6 +158,64 @@ def to_ref(row: dict[str, Any]) -> DatasetRef:
     )
 
 
+def check_name(name: str) -> None:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", name or ""):
+        raise InvalidInput(
+            f"'{name}' is not a valid name; use lowercase letters, digits, '-' and '_' "
+            "(e.g. review-sentiment)"
+        )
+
+
+def _json_line(e: Example) -> str:
+    return (
+        json.dumps(
+            {"text": e.text, "label": e.label, "split": e.split, "source": e.source},
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
+
+
+def _register(
+    store: Store,
+    name: str,
+    digest: str,
+    tmp: Path,
+    final: Path,
+    *,
+    counts: dict[str, int],
+    labels: list[str],
+    n_rows: int,
+    audit: dict[str, Any],
+    source: dict[str, Any],
+    parent_id: int | None,
+) -> tuple[DatasetRef, bool]:
+    """Move the finished file into place and record the version; nothing is left on failure."""
+    existing = store.datasets.find_by_hash(name, digest)
+    if existing is not None:
+        tmp.unlink(missing_ok=True)
+        return to_ref(existing), False
+    os.replace(tmp, final)
+    try:
+        row = store.datasets.create(
+            name=name,
+            content_hash=digest,
+            task=TASK,
+            path=str(final),
+            n_rows=n_rows,
+            labels=labels,
+            split_counts=counts,
+            audit=audit,
+            source=source,
+            parent_id=parent_id,
+        )
+    except BaseException:
+        if store.datasets.find_by_hash(name, digest) is None:
+            final.unlink(missing_ok=True)
+        raise
+    return to_ref(row), True
+
+
 def store_version(
     store: Store,
     datasets_dir: Path,
@@ -137,47 +226,156 @@ def store_version(
     source: dict[str, Any],
     parent_id: int | None = None,
 ) -> tuple[DatasetRef, bool]:
-    """Write the examples as an immutable version of `name`. Returns (ref, created).
-
-    The same content under the same name is the same version: adding it again is a no-op."""
-    _check_name(name)
+    """Store examples already in memory (e.g. a parent version plus curated feedback)."""
+    check_name(name)
     digest = content_hash(examples)
-    existing = store.datasets.find_by_hash(name, digest)
-    if existing is not None:
-        return to_ref(existing), False
-    path = datasets_dir / name / f"{digest}.jsonl"
-    _write_atomic(path, examples)
-    counts = {s: sum(1 for e in examples if e.split == s) for s in SPLITS}
-    labels = sorted({e.label for e in examples})
+    folder = datasets_dir / name
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".jsonl")
     try:
-        row = store.datasets.create(
-            name=name,
-            content_hash=digest,
-            task=TASK,
-            path=str(path),
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for e in sorted(examples, key=lambda e: SPLITS.index(e.split)):
+                f.write(_json_line(e))
+        counts = dict(Counter(e.split for e in examples))
+        return _register(
+            store,
+            name,
+            digest,
+            Path(tmp),
+            folder / f"{digest}.jsonl",
+            counts={s: counts.get(s, 0) for s in SPLITS},
+            labels=sorted({e.label for e in examples}),
             n_rows=len(examples),
-            labels=labels,
-            split_counts=counts,
             audit=audit,
             source=source,
             parent_id=parent_id,
         )
-    except BaseException:
-        # nothing half-written: the file goes unless another version already points at it
-        if store.datasets.find_by_hash(name, digest) is None:
-            path.unlink(missing_ok=True)
-        raise
-    return to_ref(row), True
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
-def _check_name(name: str) -> None:
-    import re
+# --- streaming build from a file ------------------------------------------------------------
+class _Builder:
+    """Two passes over a spill file in the dataset folder; cleaned up whatever happens."""
 
-    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", name or ""):
-        raise InvalidInput(
-            f"'{name}' is not a valid name; use lowercase letters, digits, '-' and '_' "
-            "(e.g. review-sentiment)"
+    def __init__(self, folder: Path, redact_pii: bool) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.redact_pii = redact_pii
+        self.pii: Counter[str] = Counter()
+        self.audit = AuditAccumulator()
+        self._tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".build-"))
+        self._spill = (self._tmp / "rows.jsonl").open("w", encoding="utf-8")
+
+    def add(self, row: int, text: str, label: str) -> None:
+        if self.redact_pii and text:
+            text, found = redact(text)
+            if found:
+                self.pii.update(found)
+        self.audit.add(row, text, label)
+        self._spill.write(json.dumps([row, text, label], ensure_ascii=False) + "\n")
+
+    def finish(
+        self,
+        store: Store,
+        name: str,
+        *,
+        source: dict[str, Any],
+        test_size: float,
+        validation_size: float,
+        seed: int,
+        progress: Progress | None,
+    ) -> tuple[DatasetRef, dict[str, Any], bool]:
+        self._spill.close()
+        report = self.audit.report()
+        report["pii_redacted"] = self.redact_pii
+        report["pii"] = dict(sorted(self.pii.items()))
+        kept = self.audit.kept()
+        if not kept:
+            raise InvalidInput(
+                "no usable rows: every row has an empty text or label; check the --text and "
+                "--label columns"
+            )
+        by_label: dict[str, list[bytes]] = defaultdict(list)
+        for d, e in kept.items():
+            by_label[e[1]].append(d)
+        if len(by_label) < 2:
+            raise InvalidInput(
+                f"only one class ({next(iter(by_label))!r}) in the data; a classifier needs at "
+                "least two - add examples of the other classes or check --label"
+            )
+        if len(by_label) == len(kept) and len(kept) > 20:
+            raise InvalidInput(
+                f"every label is different ({len(kept)} rows, {len(by_label)} labels): --label "
+                "looks like an ID or free-text column; pass the column that holds the classes"
+            )
+        splits = assign_splits(
+            by_label, test_size=test_size, validation_size=validation_size, seed=seed
         )
+        conflicting = sum(e[2] for e in self.audit.by_text.values() if e[3])
+        report["dropped"] = {
+            "empty_text": report["empty_texts"],
+            "missing_label": report["missing_labels"],
+            "duplicate": report["duplicate_rows"],
+            "conflicting": conflicting,
+        }
+        report["kept_rows"] = len(kept)
+        parts = {s: (self._tmp / f"{s}.jsonl").open("w", encoding="utf-8") for s in SPLITS}
+        digests: list[bytes] = []
+        done = 0
+        with (self._tmp / "rows.jsonl").open(encoding="utf-8") as spill:
+            for line in spill:
+                row, text, label = json.loads(line)
+                done += 1
+                if progress and done % 20000 == 0:
+                    progress("writing", done, self.audit.rows)
+                text = text.strip()
+                if not text or not label:
+                    continue
+                d = text_digest(text)
+                e = kept.get(d)
+                if e is None or e[0] != row:
+                    continue
+                split = splits[d]
+                parts[split].write(_json_line(Example(text, label, split)))
+                digests.append(row_digest(split, label, text, "data"))
+        if progress:
+            progress("writing", self.audit.rows, self.audit.rows)
+        for f in parts.values():
+            f.close()
+        digest = _hash_digests(digests)
+        out = self._tmp / "dataset.jsonl"
+        with out.open("wb") as f:
+            for s in SPLITS:
+                with (self._tmp / f"{s}.jsonl").open("rb") as part:
+                    shutil.copyfileobj(part, f, 1 << 20)
+        counts = Counter(splits.values())
+        src = {
+            **source,
+            "seed": seed,
+            "test_size": test_size,
+            "validation_size": validation_size,
+            "redact_pii": self.redact_pii,
+        }
+        ref, created = _register(
+            store,
+            name,
+            digest,
+            out,
+            self.folder / f"{digest}.jsonl",
+            counts={s: counts.get(s, 0) for s in SPLITS},
+            labels=sorted(by_label),
+            n_rows=len(kept),
+            audit=report,
+            source=src,
+            parent_id=None,
+        )
+        return ref, report, created
+
+    def cleanup(self) -> None:
+        if not self._spill.closed:
+            self._spill.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
 
 
 def add_dataset(
@@ -194,24 +392,45 @@ def add_dataset(
     validation_size: float = 0.1,
     seed: int = 0,
     redact_pii: bool = True,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    progress: Progress | None = None,
 ) -> tuple[DatasetRef, dict[str, Any], bool]:
-    """Ingest a file as a new version of dataset `name`: read, redact PII, audit, clean, split,
-    store.
-
-    Returns (ref, audit, created). Raises InvalidInput, and writes nothing, on bad input."""
-    _check_name(name)
-    rows, facts = read_rows(path, text=text, label=label, fmt=fmt, encoding=encoding)
-    return add_rows(
-        store,
-        datasets_dir,
-        name,
-        rows,
-        source={"path": str(path.resolve()), **facts, "text_column": text, "label_column": label},
-        test_size=test_size,
-        validation_size=validation_size,
-        seed=seed,
-        redact_pii=redact_pii,
-    )
+    """Ingest a file as a new version of dataset `name`: stream, redact PII, audit, clean, split,
+    store. Returns (ref, audit, created). On bad input: InvalidInput, and nothing is written."""
+    check_name(name)
+    _check_sizes(test_size, validation_size)
+    table = Table(path, fmt=fmt, encoding=encoding, max_bytes=max_bytes)
+    table.require("text", text)
+    table.require("label", label)
+    builder = _Builder(datasets_dir / name, redact_pii)
+    try:
+        for n, rec in table.rows():
+            builder.add(n, as_text(rec.get(text)), as_text(rec.get(label)).strip())
+            if progress and builder.audit.rows % 20000 == 0:
+                progress("reading", table.bytes_read, table.size)
+        if progress:
+            progress("reading", table.size, table.size)
+        if builder.audit.rows == 0:
+            raise InvalidInput(
+                f"{path} has a header but no rows; add labelled rows below the header"
+            )
+        source = {
+            "path": str(path.resolve()),
+            **table.facts,
+            "text_column": text,
+            "label_column": label,
+        }
+        return builder.finish(
+            store,
+            name,
+            source=source,
+            test_size=test_size,
+            validation_size=validation_size,
+            seed=seed,
+            progress=progress,
+        )
+    finally:
+        builder.cleanup()
 
 
 def add_rows(
@@ -226,41 +445,39 @@ def add_rows(
     seed: int = 0,
     redact_pii: bool = True,
 ) -> tuple[DatasetRef, dict[str, Any], bool]:
-    _check_name(name)
-    pii: Counter[str] = Counter()
-    if redact_pii:  # before anything else sees the text, so nothing stores the original
-        redacted = []
-        for r in rows:
-            clean, found = redact(r["text"])
-            pii.update(found)
-            redacted.append({**r, "text": clean})
-        rows = redacted
-    report = audit_rows(rows)
-    report["pii_redacted"] = redact_pii
-    report["pii"] = dict(sorted(pii.items()))
-    kept, dropped = clean_rows(rows)
-    report["dropped"] = dropped
-    report["kept_rows"] = len(kept)
-    classes = sorted({r["label"] for r in kept})
-    if not kept:
-        raise InvalidInput(
-            "no usable rows: every row has an empty text or label; check the --text and --label "
-            "columns"
+    """Rows already in memory through the same builder as files."""
+    check_name(name)
+    _check_sizes(test_size, validation_size)
+    builder = _Builder(datasets_dir / name, redact_pii)
+    try:
+        for i, r in enumerate(rows, 1):
+            builder.add(i, r["text"], r["label"])
+        if not rows:
+            raise InvalidInput("no rows given; pass labelled rows")
+        return builder.finish(
+            store,
+            name,
+            source=source,
+            test_size=test_size,
+            validation_size=validation_size,
+            seed=seed,
+            progress=None,
         )
-    if len(classes) < 2:
-        raise InvalidInput(
-            f"only one class ({classes[0]!r}) in the data; a classifier needs at least two - "
-            "add examples of the other classes or check --label"
-        )
-    examples = stratified_split(
-        kept, test_size=test_size, validation_size=validation_size, seed=seed
-    )
-    src = {
-        **source,
-        "seed": seed,
-        "test_size": test_size,
-        "validation_size": validation_size,
-        "redact_pii": redact_pii,
-    }
-    ref, created = store_version(store, datasets_dir, name, examples, audit=report, source=src)
-    return ref, report, created
+    finally:
+        builder.cleanup()
+
+
+__all__ = [
+    "SPLITS",
+    "add_dataset",
+    "add_rows",
+    "assign_splits",
+    "audit_rows",
+    "check_name",
+    "clean_rows",
+    "content_hash",
+    "read_examples",
+    "store_version",
+    "stratified_split",
+    "to_ref",
+]
