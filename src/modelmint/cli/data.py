@@ -189,3 +189,83 @@ def show(
     console.print(f"rows {p['rows']} · labels {', '.join(p['labels'])} · splits {p['splits']}")
     console.print(f"file {p['path']}")
     print_audit(row["audit"])
+
+
+@app.command("audit")
+def audit_cmd(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME or NAME:VERSION (default: newest).")],
+    label_errors: Annotated[
+        bool,
+        typer.Option(
+            "--label-errors",
+            help="Also find suspected label errors (cleanlab; embeds every row, cached).",
+        ),
+    ] = False,
+    base_model: Annotated[
+        str, typer.Option("--base-model", help="Encoder for --label-errors.")
+    ] = "multilingual-e5-small",
+    html_path: Annotated[
+        Path | None,
+        typer.Option("--html", help="Where to write the HTML report (default: HOME/reports/)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The quality report of a stored version: the ingest audit, leakage between splits and,
+    with --label-errors, suspected label errors. Writes an HTML report with charts."""
+    from modelmint.cli._common import progress_ui
+    from modelmint.data import render_html, review_version
+    from modelmint.registry import parse_ref
+
+    ws = state(ctx).workspace()
+    name, version = parse_ref(ref)
+    with progress_ui(not as_json and label_errors) as progress:
+        row, review = review_version(
+            ws.store,
+            name,
+            version if version and version > 0 else None,
+            label_errors=label_errors,
+            base_model=base_model,
+            cache=ws.cache,
+            progress=progress,
+        )
+    title = f"Data audit: {row['name']}:{row['version']}"
+    out = html_path or ws.settings.home / "reports" / f"{row['name']}-v{row['version']}-audit.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_html(title, row["audit"], review), encoding="utf-8")
+    if as_json:
+        print_json(
+            {
+                "dataset": f"{row['name']}:{row['version']}",
+                "audit": row["audit"],
+                **review,
+                "html": str(out),
+            }
+        )
+        return
+    print_audit(row["audit"], title)
+    lk = review["leakage"]
+    console.print(
+        f"leakage: {lk['exact']} texts in two splits exactly, {lk['near']} after normalisation"
+    )
+    if "label_issues" in review:
+        li = review["label_issues"]
+        console.print(f"suspected label errors: {li['count']} ({li['share']:.1%}) - {li['method']}")
+        console.print(
+            table(
+                None,
+                ["row", "split", "given", "suggested", "p(given)", "text"],
+                [
+                    [
+                        r["row"],
+                        r["split"],
+                        r["given"],
+                        r["suggested"],
+                        f"{r['confidence_in_given']:.2f}",
+                        r["text"][:60],
+                    ]
+                    for r in li["rows"][:15]
+                ],
+            )
+        )
+    console.print(f"HTML report: {out}")

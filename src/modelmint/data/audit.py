@@ -151,3 +151,110 @@ def audit_rows(rows: list[dict[str, str]]) -> dict[str, Any]:
     for i, r in enumerate(rows, 1):
         acc.add(i, r["text"], r["label"])
     return acc.report()
+
+
+class ColumnProfiler:
+    """Per column, in one pass with bounded memory: missing values, distinct values (exact up to
+    a cap), numeric or text, constant and ID-like columns, and numeric outliers (Tukey's far-out
+    fences, 3 x IQR, on a reservoir sample of 5,000 values; the rows named come from the sample)."""
+
+    DISTINCT_CAP = 100_000
+    SAMPLE = 5_000
+
+    def __init__(self, seed: int = 0) -> None:
+        import random
+
+        self.rng = random.Random(seed)
+        self.cols: dict[str, dict[str, Any]] = {}
+        self.rows = 0
+
+    def add(self, row: int, record: dict[str, Any]) -> None:
+        self.rows += 1
+        for name, value in record.items():
+            c = self.cols.get(name)
+            if c is None:
+                c = self.cols[name] = {
+                    "missing": 0,
+                    "numeric": 0,
+                    "text": 0,
+                    "distinct": set(),
+                    "overflow": False,
+                    "sample": [],
+                    "seen_numeric": 0,
+                }
+            s = "" if value is None else str(value).strip()
+            if not s:
+                c["missing"] += 1
+                continue
+            if not c["overflow"]:
+                c["distinct"].add(
+                    hashlib.blake2b(s.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+                )
+                if len(c["distinct"]) > self.DISTINCT_CAP:
+                    c["overflow"] = True
+            num = _as_number(value)
+            if num is None:
+                c["text"] += 1
+                continue
+            c["numeric"] += 1
+            c["seen_numeric"] += 1
+            if len(c["sample"]) < self.SAMPLE:
+                c["sample"].append((num, row))
+            else:
+                j = self.rng.randrange(c["seen_numeric"])
+                if j < self.SAMPLE:
+                    c["sample"][j] = (num, row)
+
+    def report(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for name, c in self.cols.items():
+            present = self.rows - c["missing"]
+            distinct = len(c["distinct"])
+            flags = []
+            if present and distinct == 1:
+                flags.append("constant")
+            if not c["overflow"] and present >= 20 and distinct == present:
+                flags.append("id-like")
+            if c["overflow"]:
+                flags.append("id-like")
+            kind = (
+                "numeric"
+                if c["numeric"] and not c["text"]
+                else "text"
+                if not c["numeric"]
+                else "mixed"
+            )
+            if kind == "mixed":
+                flags.append("mixed types")
+            prof: dict[str, Any] = {
+                "missing": c["missing"],
+                "distinct": f">{self.DISTINCT_CAP}" if c["overflow"] else distinct,
+                "kind": kind,
+                "flags": flags,
+            }
+            if c["numeric"] >= 20:
+                vals = sorted(v for v, _ in c["sample"])
+                q1, q3 = vals[len(vals) // 4], vals[(3 * len(vals)) // 4]
+                lo, hi = q1 - 3 * (q3 - q1), q3 + 3 * (q3 - q1)
+                out_rows = sorted(r for v, r in c["sample"] if v < lo or v > hi)
+                prof["outliers"] = {
+                    "low_fence": lo,
+                    "high_fence": hi,
+                    "count": round(len(out_rows) / len(vals) * c["numeric"]),
+                    "estimated": c["numeric"] > len(vals),
+                    "example_rows": out_rows[:MAX_LISTED],
+                }
+            out[name] = prof
+        return out
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if value == value else None  # NaN is missing-like
+    try:
+        f = float(str(value).strip().replace(",", ""))
+    except ValueError:
+        return None
+    return f if f == f and abs(f) != float("inf") else None

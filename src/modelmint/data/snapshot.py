@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from modelmint.data.audit import AuditAccumulator, audit_rows, text_digest
+from modelmint.data.audit import AuditAccumulator, ColumnProfiler, audit_rows, text_digest
 from modelmint.data.ingest import DEFAULT_MAX_BYTES, Table, as_text
 from modelmint.data.redact import redact
 from modelmint.errors import InvalidInput
@@ -264,6 +264,7 @@ class _Builder:
         self.redact_pii = redact_pii
         self.pii: Counter[str] = Counter()
         self.audit = AuditAccumulator()
+        self.columns = ColumnProfiler()
         self._tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".build-"))
         self._spill = (self._tmp / "rows.jsonl").open("w", encoding="utf-8")
 
@@ -288,6 +289,8 @@ class _Builder:
     ) -> tuple[DatasetRef, dict[str, Any], bool]:
         self._spill.close()
         report = self.audit.report()
+        if self.columns.rows:
+            report["columns"] = self.columns.report()
         report["pii_redacted"] = self.redact_pii
         report["pii"] = dict(sorted(self.pii.items()))
         kept = self.audit.kept()
@@ -405,6 +408,7 @@ def add_dataset(
     builder = _Builder(datasets_dir / name, redact_pii)
     try:
         for n, rec in table.rows():
+            builder.columns.add(n, rec)
             builder.add(n, as_text(rec.get(text)), as_text(rec.get(label)).strip())
             if progress and builder.audit.rows % 20000 == 0:
                 progress("reading", table.bytes_read, table.size)

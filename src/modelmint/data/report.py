@@ -1,0 +1,129 @@
+"""The audit as a self-contained HTML page: tables and inline SVG charts, no external assets."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+
+def _bar_chart(title: str, items: list[tuple[str, int]], width: int = 560) -> str:
+    if not items:
+        return ""
+    top = max(v for _, v in items) or 1
+    bar_h, gap, label_w = 22, 6, 150
+    h = len(items) * (bar_h + gap) + 30
+    parts = [
+        f'<svg role="img" aria-label="{html.escape(title)}" width="{width}" height="{h}" '
+        f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif" font-size="12">'
+    ]
+    parts.append(f'<text x="0" y="14" font-weight="600">{html.escape(title)}</text>')
+    for i, (name, v) in enumerate(items):
+        y = 24 + i * (bar_h + gap)
+        w = int((width - label_w - 70) * v / top)
+        parts.append(f'<text x="0" y="{y + 15}">{html.escape(str(name))[:22]}</text>')
+        parts.append(
+            f'<rect x="{label_w}" y="{y}" width="{max(w, 1)}" height="{bar_h}" fill="#3b82f6"/>'
+        )
+        parts.append(f'<text x="{label_w + w + 6}" y="{y + 15}">{v:,}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _table(rows: list[list[Any]], header: list[str]) -> str:
+    th = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
+    )
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(title: str, audit: dict[str, Any], review: dict[str, Any] | None = None) -> str:
+    review = review or {}
+    summary = [
+        ["rows read", audit["rows"]],
+        ["kept after cleaning", audit.get("kept_rows", "")],
+        ["empty texts", audit["empty_texts"]],
+        ["missing labels", audit["missing_labels"]],
+        ["exact duplicates", audit["duplicate_rows"]],
+        ["near-duplicates", audit.get("near_duplicate_rows", 0)],
+        ["texts with conflicting labels", audit["conflicting_texts"]],
+        ["rare classes", ", ".join(audit.get("rare_classes", [])) or "none"],
+        [
+            "PII redacted" if audit.get("pii_redacted") else "PII (redaction off)",
+            ", ".join(f"{k} {v}" for k, v in audit.get("pii", {}).items()) or "none found",
+        ],
+    ]
+    if "leakage" in review:
+        lk = review["leakage"]
+        summary.append(["texts in two splits (exact / near)", f"{lk['exact']} / {lk['near']}"])
+    if "label_issues" in review:
+        li = review["label_issues"]
+        summary.append(["suspected label errors", f"{li['count']} ({li['share']:.1%})"])
+    sections = [
+        f"<h1>{html.escape(title)}</h1>",
+        _table(summary, ["check", "result"]),
+        _bar_chart("Class balance", list(audit["class_balance"].items())),
+        _bar_chart(
+            "Text length (characters)",
+            [(f"{b['from']}-{b['to']}", b["count"]) for b in audit.get("length_histogram", [])],
+        ),
+    ]
+    cols = audit.get("columns") or {}
+    if cols:
+        sections.append("<h2>Columns</h2>")
+        sections.append(
+            _table(
+                [
+                    [
+                        c,
+                        p["missing"],
+                        p["distinct"],
+                        p["kind"],
+                        ", ".join(p["flags"]) or "",
+                        p.get("outliers", {}).get("count", ""),
+                    ]
+                    for c, p in cols.items()
+                ],
+                ["column", "missing", "distinct", "kind", "flags", "outliers"],
+            )
+        )
+    findings = [
+        ("Exact duplicates (rows)", audit.get("duplicate_examples", [])),
+        ("Near-duplicates (first row, duplicate row)", audit.get("near_duplicate_examples", [])),
+        ("Conflicting labels", audit.get("conflict_examples", [])),
+        ("Empty texts (rows)", audit.get("empty_text_rows", [])),
+    ]
+    for name, items in findings:
+        if items:
+            sections.append(
+                f"<h2>{html.escape(name)}</h2><pre>{html.escape(json.dumps(items, ensure_ascii=False))}</pre>"
+            )
+    if review.get("label_issues", {}).get("rows"):
+        li = review["label_issues"]
+        sections.append(f"<h2>Suspected label errors</h2><p>{html.escape(li['method'])}</p>")
+        sections.append(
+            _table(
+                [
+                    [
+                        r["row"],
+                        r["split"],
+                        r["given"],
+                        r["suggested"],
+                        r["confidence_in_given"],
+                        r["text"],
+                    ]
+                    for r in li["rows"]
+                ],
+                ["row", "split", "given", "suggested", "p(given)", "text"],
+            )
+        )
+    style = (
+        "body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px}"
+        "table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ddd;padding:4px 8px;"
+        "text-align:left;vertical-align:top}th{background:#f3f4f6}pre{white-space:pre-wrap}"
+    )
+    return (
+        f"<!doctype html><html lang=en><meta charset=utf-8><title>{html.escape(title)}</title>"
+        f"<style>{style}</style><body>{''.join(sections)}</body></html>"
+    )
