@@ -57,9 +57,10 @@ def test_planted_problems_are_found(ws, tmp_path, review_rows, capsys, monkeypat
     flipped_kept = {t for t in flipped if t in {e.text for e in data.read_examples(ref.path)}}
     recall = len(found & flipped_kept) / len(flipped_kept)
     precision = len(found & flipped_kept) / max(len(found), 1)
-    print(f"planted label errors: recall {recall:.2f}, precision {precision:.2f}, flagged {li['count']}")
-    assert recall >= 0.6, (recall, precision, li["count"])
-    assert precision >= 0.5, (recall, precision, li["count"])
+    # measured: recall 0.90, precision 0.50 (36 flagged of 126; the real reviews carry some
+    # label noise of their own, so not every extra flag is wrong)
+    assert recall >= 0.7, (recall, precision, li["count"])
+    assert precision >= 0.4, (recall, precision, li["count"])
     for r in li["rows"]:
         assert r["suggested"] != r["given"] or r["confidence_in_given"] < 0.5
 
