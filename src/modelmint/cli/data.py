@@ -74,6 +74,18 @@ def add(
         float, typer.Option("--validation-size", help="Share of rows in the validation split.")
     ] = 0.1,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the stratified split.")] = 0,
+    conflicts: Annotated[
+        str,
+        typer.Option(
+            "--conflicts", help="Same text, different labels: drop (default) or majority."
+        ),
+    ] = "drop",
+    group: Annotated[
+        str | None,
+        typer.Option(
+            "--group", help="Column whose values never span two splits (e.g. customer_id)."
+        ),
+    ] = None,
     redact: Annotated[
         bool,
         typer.Option(
@@ -105,6 +117,8 @@ def add(
             redact_pii=redact,
             max_bytes=ws.settings.max_file_bytes,
             progress=progress,
+            conflicts=conflicts,
+            group=group,
         )
     row = ws.store.datasets.get(name, ref.version)
     if as_json:
@@ -269,3 +283,159 @@ def audit_cmd(
             )
         )
     console.print(f"HTML report: {out}")
+
+
+def _version(ref: str) -> tuple[str, int | None]:
+    from modelmint.registry import parse_ref
+
+    name, version = parse_ref(ref)
+    return name, version if version and version > 0 else None
+
+
+@app.command("diff")
+def diff_cmd(
+    ctx: typer.Context,
+    a: Annotated[str, typer.Argument(help="NAME:VERSION (the older).")],
+    b: Annotated[str, typer.Argument(help="NAME:VERSION (the newer).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Rows added, removed and relabelled between two versions, and the label distribution change."""
+    from modelmint.data import diff_versions, read_examples
+
+    store = state(ctx).workspace().store
+    rows = [store.datasets.get(*_version(r)) for r in (a, b)]
+    d = diff_versions(*(read_examples(Path(r["path"])) for r in rows))
+    refs = [f"{r['name']}:{r['version']}" for r in rows]
+    if as_json:
+        print_json({"a": refs[0], "b": refs[1], **d})
+        return
+    console.print(
+        f"{refs[0]} → {refs[1]}: {d['rows']['a']} → {d['rows']['b']} rows · +{d['added']} added · "
+        f"-{d['removed']} removed · {d['label_changed']} relabelled · {d['split_changed']} moved split"
+    )
+    console.print(
+        table(
+            "Labels",
+            ["label", refs[0], refs[1], "change"],
+            [[k, v["a"], v["b"], f"{v['delta']:+d}"] for k, v in d["labels"].items()],
+        )
+    )
+
+
+@app.command("clean")
+def clean_cmd(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME or NAME:VERSION to clean (default: newest).")],
+    normalize: Annotated[
+        bool, typer.Option("--normalize", help="Unicode NFC and whitespace normalisation.")
+    ] = False,
+    fold_width: Annotated[
+        bool,
+        typer.Option("--fold-width", help="NFKC: full-width to half-width (implies --normalize)."),
+    ] = False,
+    drop_near_duplicates: Annotated[
+        bool,
+        typer.Option(
+            "--drop-near-duplicates",
+            help="Keep one of texts equal after folding case, width and punctuation.",
+        ),
+    ] = False,
+    conflicts: Annotated[
+        str,
+        typer.Option(
+            "--conflicts", help="drop or majority, for texts that end up with two labels."
+        ),
+    ] = "drop",
+    drop_label_errors: Annotated[
+        bool,
+        typer.Option(
+            "--drop-label-errors",
+            help="Drop the rows `data audit --label-errors` flagged (review them first).",
+        ),
+    ] = False,
+    drop_rows: Annotated[
+        str | None,
+        typer.Option("--drop-rows", help="Comma-separated row numbers (from the audit) to drop."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Apply fixes to a version and store the result as a new version, with every fix in its lineage."""
+    from modelmint.data import clean_version
+    from modelmint.errors import InvalidInput
+
+    rows = None
+    if drop_rows:
+        try:
+            rows = [int(x) for x in drop_rows.split(",") if x.strip()]
+        except ValueError:
+            raise InvalidInput(
+                "--drop-rows takes row numbers separated by commas, e.g. 3,17,42"
+            ) from None
+    ws = state(ctx).workspace()
+    name, version = _version(ref)
+    new, audit, created = clean_version(
+        ws.store,
+        ws.settings.datasets_dir,
+        name,
+        version,
+        normalize=normalize,
+        fold_width=fold_width,
+        drop_near_duplicates=drop_near_duplicates,
+        conflicts=conflicts,
+        drop_label_errors=drop_label_errors,
+        drop_rows=rows,
+    )
+    if as_json:
+        print_json(
+            {"dataset": new.ref, "created": created, "rows": new.n_rows, "fixes": audit["fixes"]}
+        )
+        return
+    for f in audit["fixes"]:
+        console.print("  " + ", ".join(f"{k} {v}" for k, v in f.items()))
+    verb = "stored" if created else "unchanged - same content as"
+    console.print(f"[green]{verb}[/] [bold]{new.ref}[/] ({new.n_rows} rows)")
+
+
+@app.command("folds")
+def folds_cmd(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME or NAME:VERSION.")],
+    k: Annotated[int, typer.Option("--k", help="Number of folds.")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the fold assignment.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stratified k-fold assignment of the train+validation rows (the test split stays out)."""
+    from collections import Counter
+
+    from modelmint.data import kfold, read_examples
+
+    store = state(ctx).workspace().store
+    row = store.datasets.get(*_version(ref))
+    examples = read_examples(Path(row["path"]))
+    folds = kfold(examples, k, seed=seed)
+    per = [
+        Counter(e.label for e, f in zip(examples, folds, strict=True) if f == i) for i in range(k)
+    ]
+    data = {
+        "dataset": f"{row['name']}:{row['version']}",
+        "k": k,
+        "seed": seed,
+        "folds": [
+            {"fold": i, "rows": sum(c.values()), "labels": dict(sorted(c.items()))}
+            for i, c in enumerate(per)
+        ],
+        "assignment": folds,
+    }
+    if as_json:
+        print_json(data)
+        return
+    console.print(
+        table(
+            f"{k}-fold split of {data['dataset']} (test rows excluded)",
+            ["fold", "rows", "labels"],
+            [
+                [f["fold"], f["rows"], ", ".join(f"{a} {b}" for a, b in f["labels"].items())]
+                for f in data["folds"]
+            ],
+        )
+    )

@@ -16,14 +16,18 @@ from modelmint.data.snapshot import (
     stratified_split,
     to_ref,
 )
+from modelmint.data.versions import clean_version, diff_versions, kfold
 
 __all__ = [
     "add_dataset",
     "add_rows",
     "audit_rows",
     "clean_rows",
+    "clean_version",
     "content_hash",
+    "diff_versions",
     "find_pii",
+    "kfold",
     "label_issues",
     "leakage",
     "read_examples",

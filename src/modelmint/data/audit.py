@@ -37,7 +37,7 @@ class AuditAccumulator:
         # digest -> [first row, label, count, conflict(0/1)]
         self.by_text: dict[bytes, list[Any]] = {}
         self.extra_rows: dict[bytes, list[int]] = {}  # rows of repeated texts (capped)
-        self.labels_of_conflict: dict[bytes, set[str]] = {}
+        self.labels_of_conflict: dict[bytes, Counter[str]] = {}
         self.norm_first: dict[bytes, int] = {}
         self.near_dup_rows: list[tuple[int, int]] = []
         self.n_near_dup = 0
@@ -69,19 +69,32 @@ class AuditAccumulator:
                     self.near_dup_rows.append((first, row))
             return
         entry[2] += 1
-        if entry[1] != label:
+        if entry[1] != label or entry[3]:
             if not entry[3]:
                 entry[3] = 1
-                self.labels_of_conflict[d] = {entry[1]}
-            self.labels_of_conflict[d].add(label)
+                self.labels_of_conflict[d] = Counter({entry[1]: entry[2] - 1})
+            self.labels_of_conflict[d][label] += 1
         if len(self.extra_rows) < MAX_LISTED or d in self.extra_rows:
             rows = self.extra_rows.setdefault(d, [])
             if len(rows) < 5:
                 rows.append(row)
 
-    def kept(self) -> dict[bytes, list[Any]]:
-        """Distinct, labelled, non-conflicting texts: digest -> [first row, label, count, 0]."""
-        return {d: e for d, e in self.by_text.items() if not e[3]}
+    def kept(self, conflicts: str = "drop") -> dict[bytes, list[Any]]:
+        """Distinct labelled texts: digest -> [first row, label, count, conflict].
+
+        Texts with conflicting labels are dropped, or with ``conflicts="majority"`` kept under
+        their most frequent label (ties are still dropped)."""
+        if conflicts not in ("drop", "majority"):
+            raise ValueError("conflicts must be 'drop' or 'majority'")
+        out = {}
+        for d, e in self.by_text.items():
+            if not e[3]:
+                out[d] = e
+            elif conflicts == "majority":
+                (top, n), *rest = self.labels_of_conflict[d].most_common()
+                if not rest or rest[0][1] < n:
+                    out[d] = [e[0], top, e[2], 1]
+        return out
 
     def report(self) -> dict[str, Any]:
         dup_groups = [(d, e) for d, e in self.by_text.items() if e[2] > 1 and not e[3]]

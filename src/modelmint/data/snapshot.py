@@ -93,6 +93,53 @@ def assign_splits(
     return out
 
 
+def assign_group_splits(
+    kept: dict[bytes, list[Any]],
+    group_of: dict[bytes, bytes],
+    *,
+    test_size: float,
+    validation_size: float,
+    seed: int,
+) -> dict[bytes, str]:
+    """Text digest -> split such that no group spans two splits. Groups are stratified by their
+    majority label and ordered by a seeded hash; each split takes whole groups until it holds
+    its share of that label's rows."""
+    _check_sizes(test_size, validation_size)
+    members: dict[bytes, list[bytes]] = defaultdict(list)
+    for d in kept:
+        members[group_of[d]].append(d)
+    buckets: dict[str, list[bytes]] = defaultdict(list)
+    for g, ds in members.items():
+        top = Counter(kept[d][1] for d in ds).most_common(1)[0][0]
+        buckets[top].append(g)
+    out: dict[bytes, str] = {}
+    for label in sorted(buckets):
+        groups = sorted(buckets[label], key=lambda g: _order_key(seed, g))
+        if len(groups) < 3:
+            raise InvalidInput(
+                f"class '{label}' is the majority in only {len(groups)} group(s); grouped splits "
+                "need at least 3 per class - use a finer --group column or drop --group"
+            )
+        sizes = [len(members[g]) for g in groups]
+        total = sum(sizes)
+        n_test = _take(sizes, 0, total * test_size, leave=2)
+        n_val = _take(sizes, n_test, total * validation_size, leave=1)
+        for i, g in enumerate(groups):
+            split = "test" if i < n_test else "validation" if i < n_test + n_val else "train"
+            for d in members[g]:
+                out[d] = split
+    return out
+
+
+def _take(sizes: list[int], start: int, rows: float, *, leave: int) -> int:
+    """How many groups from `start` reach `rows` rows: at least 1, leaving `leave` groups."""
+    n, got = 0, 0
+    while start + n < len(sizes) - leave and (n == 0 or got < rows):
+        got += sizes[start + n]
+        n += 1
+    return n
+
+
 def clean_rows(rows: list[dict[str, str]]) -> tuple[list[dict[str, str]], dict[str, int]]:
     """In-memory version of the cleaning rules: drop empty texts and missing labels, merge exact
     duplicates (first wins), drop texts with conflicting labels."""
@@ -258,7 +305,8 @@ def store_version(
 class _Builder:
     """Two passes over a spill file in the dataset folder; cleaned up whatever happens."""
 
-    def __init__(self, folder: Path, redact_pii: bool) -> None:
+    def __init__(self, folder: Path, redact_pii: bool, group: bool = False) -> None:
+        self.group_of: dict[bytes, bytes] | None = {} if group else None
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.redact_pii = redact_pii
@@ -268,12 +316,14 @@ class _Builder:
         self._tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".build-"))
         self._spill = (self._tmp / "rows.jsonl").open("w", encoding="utf-8")
 
-    def add(self, row: int, text: str, label: str) -> None:
+    def add(self, row: int, text: str, label: str, group: str | None = None) -> None:
         if self.redact_pii and text:
             text, found = redact(text)
             if found:
                 self.pii.update(found)
         self.audit.add(row, text, label)
+        if self.group_of is not None and text.strip():
+            self.group_of.setdefault(text_digest(text.strip()), text_digest(group or "")[:8])
         self._spill.write(json.dumps([row, text, label], ensure_ascii=False) + "\n")
 
     def finish(
@@ -286,6 +336,7 @@ class _Builder:
         validation_size: float,
         seed: int,
         progress: Progress | None,
+        conflicts: str = "drop",
     ) -> tuple[DatasetRef, dict[str, Any], bool]:
         self._spill.close()
         report = self.audit.report()
@@ -293,7 +344,7 @@ class _Builder:
             report["columns"] = self.columns.report()
         report["pii_redacted"] = self.redact_pii
         report["pii"] = dict(sorted(self.pii.items()))
-        kept = self.audit.kept()
+        kept = self.audit.kept(conflicts)
         if not kept:
             raise InvalidInput(
                 "no usable rows: every row has an empty text or label; check the --text and "
@@ -312,10 +363,17 @@ class _Builder:
                 f"every label is different ({len(kept)} rows, {len(by_label)} labels): --label "
                 "looks like an ID or free-text column; pass the column that holds the classes"
             )
-        splits = assign_splits(
-            by_label, test_size=test_size, validation_size=validation_size, seed=seed
-        )
-        conflicting = sum(e[2] for e in self.audit.by_text.values() if e[3])
+        if self.group_of is not None:
+            splits = assign_group_splits(
+                kept, self.group_of, test_size=test_size, validation_size=validation_size, seed=seed
+            )
+            report["groups"] = len({self.group_of[d] for d in kept})
+        else:
+            splits = assign_splits(
+                by_label, test_size=test_size, validation_size=validation_size, seed=seed
+            )
+        conflicting = sum(e[2] for d, e in self.audit.by_text.items() if e[3] and d not in kept)
+        resolved = sum(1 for e in kept.values() if e[3])
         report["dropped"] = {
             "empty_text": report["empty_texts"],
             "missing_label": report["missing_labels"],
@@ -323,22 +381,25 @@ class _Builder:
             "conflicting": conflicting,
         }
         report["kept_rows"] = len(kept)
+        report["conflicts_policy"] = conflicts
+        report["conflicts_resolved_by_majority"] = resolved
         parts = {s: (self._tmp / f"{s}.jsonl").open("w", encoding="utf-8") for s in SPLITS}
         digests: list[bytes] = []
         done = 0
         with (self._tmp / "rows.jsonl").open(encoding="utf-8") as spill:
             for line in spill:
-                row, text, label = json.loads(line)
+                row, text, _label = json.loads(line)
                 done += 1
                 if progress and done % 20000 == 0:
                     progress("writing", done, self.audit.rows)
                 text = text.strip()
-                if not text or not label:
+                if not text:
                     continue
                 d = text_digest(text)
                 e = kept.get(d)
                 if e is None or e[0] != row:
                     continue
+                label = e[1]  # the majority label when a conflict was resolved
                 split = splits[d]
                 parts[split].write(_json_line(Example(text, label, split)))
                 digests.append(row_digest(split, label, text, "data"))
@@ -397,6 +458,8 @@ def add_dataset(
     redact_pii: bool = True,
     max_bytes: int = DEFAULT_MAX_BYTES,
     progress: Progress | None = None,
+    conflicts: str = "drop",
+    group: str | None = None,
 ) -> tuple[DatasetRef, dict[str, Any], bool]:
     """Ingest a file as a new version of dataset `name`: stream, redact PII, audit, clean, split,
     store. Returns (ref, audit, created). On bad input: InvalidInput, and nothing is written."""
@@ -405,11 +468,20 @@ def add_dataset(
     table = Table(path, fmt=fmt, encoding=encoding, max_bytes=max_bytes)
     table.require("text", text)
     table.require("label", label)
-    builder = _Builder(datasets_dir / name, redact_pii)
+    if group is not None:
+        table.require("group", group)
+    if conflicts not in ("drop", "majority"):
+        raise InvalidInput(f"--conflicts {conflicts}: use drop or majority")
+    builder = _Builder(datasets_dir / name, redact_pii, group=group is not None)
     try:
         for n, rec in table.rows():
             builder.columns.add(n, rec)
-            builder.add(n, as_text(rec.get(text)), as_text(rec.get(label)).strip())
+            builder.add(
+                n,
+                as_text(rec.get(text)),
+                as_text(rec.get(label)).strip(),
+                as_text(rec.get(group)) if group is not None else None,
+            )
             if progress and builder.audit.rows % 20000 == 0:
                 progress("reading", table.bytes_read, table.size)
         if progress:
@@ -423,6 +495,7 @@ def add_dataset(
             **table.facts,
             "text_column": text,
             "label_column": label,
+            "group_column": group,
         }
         return builder.finish(
             store,
@@ -432,6 +505,7 @@ def add_dataset(
             validation_size=validation_size,
             seed=seed,
             progress=progress,
+            conflicts=conflicts,
         )
     finally:
         builder.cleanup()

@@ -1,0 +1,194 @@
+"""Work on stored versions: diff two, clean one into a new version (with lineage), k-fold."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from modelmint.data.audit import audit_rows, normalise, text_digest
+from modelmint.data.snapshot import SPLITS, _order_key, read_examples, store_version, to_ref
+from modelmint.errors import InvalidInput
+from modelmint.store import Store
+from modelmint.types import DatasetRef, Example
+
+FIXES = (
+    "normalize",
+    "fold_width",
+    "drop_near_duplicates",
+    "conflicts_majority",
+    "drop_label_errors",
+    "drop_rows",
+)
+
+
+def diff_versions(a: list[Example], b: list[Example], limit: int = 20) -> dict[str, Any]:
+    """Rows added, removed and relabelled (same text, other label) from a to b, split moves,
+    and the change in label distribution."""
+    am = {e.text: e for e in a}
+    bm = {e.text: e for e in b}
+    added = [t for t in bm if t not in am]
+    removed = [t for t in am if t not in bm]
+    changed = [t for t in bm if t in am and am[t].label != bm[t].label]
+    moved = [t for t in bm if t in am and am[t].split != bm[t].split]
+    la, lb = Counter(e.label for e in a), Counter(e.label for e in b)
+    return {
+        "rows": {"a": len(a), "b": len(b)},
+        "added": len(added),
+        "removed": len(removed),
+        "label_changed": len(changed),
+        "split_changed": len(moved),
+        "labels": {
+            k: {"a": la.get(k, 0), "b": lb.get(k, 0), "delta": lb.get(k, 0) - la.get(k, 0)}
+            for k in sorted(set(la) | set(lb))
+        },
+        "added_examples": [
+            {"text": t[:200], "label": bm[t].label, "split": bm[t].split} for t in added[:limit]
+        ],
+        "removed_examples": [
+            {"text": t[:200], "label": am[t].label, "split": am[t].split} for t in removed[:limit]
+        ],
+        "label_changed_examples": [
+            {"text": t[:200], "from": am[t].label, "to": bm[t].label} for t in changed[:limit]
+        ],
+    }
+
+
+def _normalize(text: str, fold_width: bool) -> str:
+    t = unicodedata.normalize("NFKC" if fold_width else "NFC", text)
+    t = "".join(
+        " " if unicodedata.category(ch) in ("Zs", "Cc") and ch not in "\n" else ch for ch in t
+    )
+    return re.sub(r"\s+", " ", t).strip()
+
+
+def clean_version(
+    store: Store,
+    datasets_dir: Path,
+    name: str,
+    version: int | None = None,
+    *,
+    normalize: bool = False,
+    fold_width: bool = False,
+    drop_near_duplicates: bool = False,
+    conflicts: str = "drop",
+    drop_label_errors: bool = False,
+    drop_rows: list[int] | None = None,
+) -> tuple[DatasetRef, dict[str, Any], bool]:
+    """Apply the chosen fixes to a stored version and store the result as a new version whose
+    lineage (parent and every fix with its count) is recorded. Rows keep their split."""
+    if conflicts not in ("drop", "majority"):
+        raise InvalidInput(f"--conflicts {conflicts}: use drop or majority")
+    parent = store.datasets.get(name, version)
+    path = Path(parent["path"])
+    examples = read_examples(path)
+    fixes: list[dict[str, Any]] = []
+    drop: set[int] = set()
+    if drop_label_errors:
+        review_path = path.with_suffix(".review.json")
+        review = json.loads(review_path.read_text()) if review_path.exists() else {}
+        if "label_issues" not in review:
+            raise InvalidInput(
+                f"no reviewed label errors for {name}:{parent['version']}; run `modelmint data "
+                f"audit {name}:{parent['version']} --label-errors`, look at them, then clean"
+            )
+        rows = set(review["label_issues"]["all_rows"])
+        drop |= rows
+        fixes.append({"fix": "drop_label_errors", "rows": len(rows)})
+    if drop_rows:
+        bad = [r for r in drop_rows if not 1 <= r <= len(examples)]
+        if bad:
+            raise InvalidInput(
+                f"rows {bad[:5]} are outside 1..{len(examples)}; use row numbers from the audit"
+            )
+        drop |= set(drop_rows)
+        fixes.append({"fix": "drop_rows", "rows": len(set(drop_rows))})
+    kept = [e for i, e in enumerate(examples, 1) if i not in drop]
+    if normalize or fold_width:
+        changed = 0
+        out = []
+        for e in kept:
+            t = _normalize(e.text, fold_width)
+            changed += t != e.text
+            out.append(Example(t, e.label, e.split, e.source))
+        kept = out
+        fixes.append({"fix": "fold_width" if fold_width else "normalize", "changed": changed})
+    # texts that became equal: merge duplicates, resolve or drop conflicts
+    groups: dict[str, list[Example]] = defaultdict(list)
+    for e in kept:
+        if e.text:
+            groups[e.text].append(e)
+    merged, dup, dropped_conflicts, resolved = [], 0, 0, 0
+    for es in groups.values():
+        labels = Counter(e.label for e in es)
+        if len(labels) > 1:
+            (top, n), (_, n2) = labels.most_common(2)
+            if conflicts == "majority" and n > n2:
+                first = next(e for e in es if e.label == top)
+                merged.append(first)
+                resolved += 1
+            else:
+                dropped_conflicts += len(es)
+            continue
+        dup += len(es) - 1
+        merged.append(es[0])
+    fixes.append({"fix": "merge_duplicates", "rows": dup})
+    if dropped_conflicts or resolved:
+        fixes.append(
+            {"fix": f"conflicts_{conflicts}", "dropped": dropped_conflicts, "resolved": resolved}
+        )
+    if drop_near_duplicates:
+        seen: dict[bytes, Example] = {}
+        near = 0
+        out = []
+        # keep test rows first, so a near-duplicate never survives in train next to its test twin
+        for e in sorted(merged, key=lambda e: SPLITS.index(e.split), reverse=True):
+            k = text_digest(normalise(e.text))
+            if k in seen:
+                near += 1
+                continue
+            seen[k] = e
+            out.append(e)
+        merged = out
+        fixes.append({"fix": "drop_near_duplicates", "rows": near})
+    if len({e.label for e in merged}) < 2:
+        raise InvalidInput("these fixes would leave fewer than two classes; drop fewer rows")
+    audit = audit_rows([{"text": e.text, "label": e.label} for e in merged])
+    audit["fixes"] = fixes
+    ref, created = store_version(
+        store,
+        datasets_dir,
+        name,
+        merged,
+        audit=audit,
+        source={"kind": "clean", "parent": f"{name}:{parent['version']}", "fixes": fixes},
+        parent_id=parent["id"],
+    )
+    return ref, audit, created
+
+
+def kfold(examples: list[Example], k: int = 5, *, seed: int = 0) -> list[int]:
+    """Fold (0..k-1) for each train/validation example, stratified by label; test rows get -1
+    (the frozen test split never enters cross-validation)."""
+    if k < 2:
+        raise InvalidInput("k-fold needs k >= 2")
+    folds = [-1] * len(examples)
+    by_label: dict[str, list[int]] = defaultdict(list)
+    for i, e in enumerate(examples):
+        if e.split != "test":
+            by_label[e.label].append(i)
+    for label, idx in sorted(by_label.items()):
+        if len(idx) < k:
+            raise InvalidInput(
+                f"class '{label}' has {len(idx)} train/validation rows; k={k} needs at least {k}"
+            )
+        idx.sort(key=lambda i: _order_key(seed, text_digest(examples[i].text)))
+        for j, i in enumerate(idx):
+            folds[i] = j % k
+    return folds
+
+
+__all__ = ["FIXES", "clean_version", "diff_versions", "kfold", "to_ref"]
