@@ -147,6 +147,44 @@ def demo(
         f"train {row['split_counts']['train']} / validation {row['split_counts']['validation']} / "
         f"test {row['split_counts']['test']} (the test split is frozen for every later version)"
     )
+    console.print(
+        "looking for suspected label errors (cleanlab, confident learning on 5-fold out-of-fold "
+        "probabilities); this embeds every review once, and training reuses the cache:"
+    )
+    with progress_ui() as progress:
+        _, review = data.review_version(
+            ws.store, SCENARIO, label_errors=True, cache=ws.cache, progress=progress
+        )
+    li, lk = review["label_issues"], review["leakage"]
+    console.print(
+        f"suspected label errors: {li['count']} ({li['share']:.1%}); texts in two splits: "
+        f"{lk['exact']} exact, {lk['near']} near. The most suspicious:"
+    )
+    console.print(
+        table(
+            None,
+            ["row", "given", "model says", "p(given)", "review"],
+            [
+                [
+                    r["row"],
+                    r["given"],
+                    r["suggested"],
+                    f"{r['confidence_in_given']:.2f}",
+                    r["text"][:50],
+                ]
+                for r in li["rows"][:5]
+            ],
+        )
+    )
+    report_path = home / "reports" / f"{SCENARIO}-v{ref.version}-audit.html"
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(
+        data.render_html(f"Data audit: {ref.ref}", row["audit"], review), encoding="utf-8"
+    )
+    console.print(
+        f"HTML report with charts: {report_path} · drop reviewed label errors with "
+        f"`modelmint --home {home} data clean {ref.ref} --drop-label-errors`"
+    )
 
     # 2. train -------------------------------------------------------------------------------
     _step(2, "Train")
