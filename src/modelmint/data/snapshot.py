@@ -25,7 +25,7 @@ from modelmint.data.ingest import DEFAULT_MAX_BYTES, Table, as_text
 from modelmint.data.redact import redact
 from modelmint.errors import InvalidInput
 from modelmint.store import Store
-from modelmint.types import DatasetRef, Example
+from modelmint.types import TASKS, DatasetRef, Example
 
 logger = logging.getLogger(__name__)
 
@@ -35,15 +35,13 @@ Progress = Callable[[str, int, int], None]
 
 
 # --- pure helpers (also used for in-memory rows) ---------------------------------------------
-def row_digest(split: str, label: str, text: str, source: str) -> bytes:
-    return hashlib.sha256(
-        json.dumps([split, label, text, source], ensure_ascii=False).encode()
-    ).digest()
+def row_digest(record: dict[str, Any]) -> bytes:
+    return hashlib.sha256(json.dumps(record, ensure_ascii=False, sort_keys=True).encode()).digest()
 
 
 def content_hash(examples: Iterable[Example]) -> str:
     """SHA-256 over the sorted row digests: independent of row order."""
-    return _hash_digests([row_digest(e.split, e.label, e.text, e.source) for e in examples])
+    return _hash_digests([row_digest(e.to_record()) for e in examples])
 
 
 def _hash_digests(digests: list[bytes]) -> str:
@@ -188,8 +186,7 @@ def read_examples(path: Path) -> list[Example]:
     out = []
     with path.open(encoding="utf-8") as f:
         for line in f:
-            r = json.loads(line)
-            out.append(Example(r["text"], r["label"], r["split"], r.get("source", "data")))
+            out.append(Example.from_record(json.loads(line)))
     return out
 
 
@@ -214,13 +211,7 @@ def check_name(name: str) -> None:
 
 
 def _json_line(e: Example) -> str:
-    return (
-        json.dumps(
-            {"text": e.text, "label": e.label, "split": e.split, "source": e.source},
-            ensure_ascii=False,
-        )
-        + "\n"
-    )
+    return json.dumps(e.to_record(), ensure_ascii=False) + "\n"
 
 
 def _register(
@@ -236,6 +227,7 @@ def _register(
     audit: dict[str, Any],
     source: dict[str, Any],
     parent_id: int | None,
+    task: str = TASK,
 ) -> tuple[DatasetRef, bool]:
     """Move the finished file into place and record the version; nothing is left on failure."""
     existing = store.datasets.find_by_hash(name, digest)
@@ -247,7 +239,7 @@ def _register(
         row = store.datasets.create(
             name=name,
             content_hash=digest,
-            task=TASK,
+            task=task,
             path=str(final),
             n_rows=n_rows,
             labels=labels,
@@ -272,6 +264,7 @@ def store_version(
     audit: dict[str, Any],
     source: dict[str, Any],
     parent_id: int | None = None,
+    task: str = TASK,
 ) -> tuple[DatasetRef, bool]:
     """Store examples already in memory (e.g. a parent version plus curated feedback)."""
     check_name(name)
@@ -296,12 +289,44 @@ def store_version(
             audit=audit,
             source=source,
             parent_id=parent_id,
+            task=task,
         )
     finally:
         Path(tmp).unlink(missing_ok=True)
 
 
 # --- streaming build from a file ------------------------------------------------------------
+def _strata(
+    task: str, kept: dict[bytes, list[Any]], payload_labels: dict[bytes, list[str]]
+) -> dict[str, list[bytes]]:
+    """Buckets for the stratified split: the class, the rarest label of a multi-label set, a
+    quantile bin of a regression target, or one bucket for token sequences. Buckets too small to
+    split (< 3 rows) are merged."""
+    out: dict[str, list[bytes]] = defaultdict(list)
+    if task in ("text-classification", "tabular-classification"):
+        for d, e in kept.items():
+            out[e[1]].append(d)
+        return out
+    if task == "multi-label":
+        freq: Counter[str] = Counter(lab for labs in payload_labels.values() for lab in labs)
+        for d in kept:
+            labs = payload_labels.get(d) or []
+            out[min(labs, key=lambda x: (freq[x], x)) if labs else "(none)"].append(d)
+    elif task in ("text-regression", "tabular-regression"):
+        ordered = sorted(kept, key=lambda d: float(kept[d][1]))
+        bins = max(1, min(5, len(ordered) // 10))
+        for i, d in enumerate(ordered):
+            out[f"q{i * bins // len(ordered) + 1}"].append(d)
+    else:
+        out["all"] = list(kept)
+    small = [k for k, v in out.items() if len(v) < 3]
+    if small and len(out) > 1:
+        merged = [d for k in small for d in out.pop(k)]
+        if merged:
+            out["(merged small strata)"].extend(merged)
+    return out
+
+
 class _Builder:
     """Two passes over a spill file in the dataset folder; cleaned up whatever happens."""
 
@@ -313,18 +338,36 @@ class _Builder:
         self.pii: Counter[str] = Counter()
         self.audit = AuditAccumulator()
         self.columns = ColumnProfiler()
+        self.multi_labels: dict[bytes, list[str]] = {}
         self._tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".build-"))
         self._spill = (self._tmp / "rows.jsonl").open("w", encoding="utf-8")
 
-    def add(self, row: int, text: str, label: str, group: str | None = None) -> None:
-        if self.redact_pii and text:
-            text, found = redact(text)
-            if found:
-                self.pii.update(found)
-        self.audit.add(row, text, label)
-        if self.group_of is not None and text.strip():
-            self.group_of.setdefault(text_digest(text.strip()), text_digest(group or "")[:8])
-        self._spill.write(json.dumps([row, text, label], ensure_ascii=False) + "\n")
+    def redact(self, text: str) -> str:
+        if not self.redact_pii or not text:
+            return text
+        clean, found = redact(text)
+        if found:
+            self.pii.update(found)
+        return clean
+
+    def add(
+        self,
+        row: int,
+        key: str,
+        y: str,
+        group: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
+        """`key` is what makes two rows the same input (the text, or the features/tokens in
+        canonical form), `y` what they are labelled with; `payload` the record to store when it
+        is more than {text, label}."""
+        self.audit.add(row, key, y)
+        k = key.strip()
+        if k and self.group_of is not None:
+            self.group_of.setdefault(text_digest(k), text_digest(group or "")[:8])
+        if k and payload is not None and "labels" in payload:
+            self.multi_labels.setdefault(text_digest(k), payload["labels"])
+        self._spill.write(json.dumps([row, key, y, payload], ensure_ascii=False) + "\n")
 
     def finish(
         self,
@@ -337,9 +380,17 @@ class _Builder:
         seed: int,
         progress: Progress | None,
         conflicts: str = "drop",
+        task: str = TASK,
+        task_reason: str = "",
     ) -> tuple[DatasetRef, dict[str, Any], bool]:
         self._spill.close()
+        classification = task in ("text-classification", "tabular-classification")
+        if conflicts == "majority" and not classification:
+            raise InvalidInput(f"--conflicts majority is for classification, not {task}; use drop")
         report = self.audit.report()
+        report["task"] = task
+        if task_reason:
+            report["task_inferred"] = task_reason
         if self.columns.rows:
             report["columns"] = self.columns.report()
         report["pii_redacted"] = self.redact_pii
@@ -347,22 +398,23 @@ class _Builder:
         kept = self.audit.kept(conflicts)
         if not kept:
             raise InvalidInput(
-                "no usable rows: every row has an empty text or label; check the --text and "
-                "--label columns"
+                "no usable rows: every row has an empty input or label; check the column options"
             )
-        by_label: dict[str, list[bytes]] = defaultdict(list)
-        for d, e in kept.items():
-            by_label[e[1]].append(d)
-        if len(by_label) < 2:
-            raise InvalidInput(
-                f"only one class ({next(iter(by_label))!r}) in the data; a classifier needs at "
-                "least two - add examples of the other classes or check --label"
-            )
-        if len(by_label) == len(kept) and len(kept) > 20:
-            raise InvalidInput(
-                f"every label is different ({len(kept)} rows, {len(by_label)} labels): --label "
-                "looks like an ID or free-text column; pass the column that holds the classes"
-            )
+        by_label = _strata(task, kept, self.multi_labels)
+        if classification:
+            if len(by_label) < 2:
+                raise InvalidInput(
+                    f"only one class ({next(iter(by_label))!r}) in the data; a classifier needs at "
+                    "least two - add examples of the other classes or check --label"
+                )
+            if len(by_label) == len(kept) and len(kept) > 20:
+                raise InvalidInput(
+                    f"every label is different ({len(kept)} rows, {len(by_label)} labels): --label "
+                    "looks like an ID or free-text column; pass the column that holds the classes"
+                )
+        elif len(kept) < 3:
+            raise InvalidInput(f"only {len(kept)} usable row(s); {task} needs at least 3")
+        self._task_report(task, report, kept)
         if self.group_of is not None:
             splits = assign_group_splits(
                 kept, self.group_of, test_size=test_size, validation_size=validation_size, seed=seed
@@ -373,36 +425,43 @@ class _Builder:
                 by_label, test_size=test_size, validation_size=validation_size, seed=seed
             )
         conflicting = sum(e[2] for d, e in self.audit.by_text.items() if e[3] and d not in kept)
-        resolved = sum(1 for e in kept.values() if e[3])
         report["dropped"] = {
-            "empty_text": report["empty_texts"],
+            "empty_input": report["empty_texts"],
             "missing_label": report["missing_labels"],
             "duplicate": report["duplicate_rows"],
             "conflicting": conflicting,
         }
         report["kept_rows"] = len(kept)
         report["conflicts_policy"] = conflicts
-        report["conflicts_resolved_by_majority"] = resolved
+        report["conflicts_resolved_by_majority"] = sum(1 for e in kept.values() if e[3])
         parts = {s: (self._tmp / f"{s}.jsonl").open("w", encoding="utf-8") for s in SPLITS}
         digests: list[bytes] = []
         done = 0
         with (self._tmp / "rows.jsonl").open(encoding="utf-8") as spill:
             for line in spill:
-                row, text, _label = json.loads(line)
+                row, key, _y, payload = json.loads(line)
                 done += 1
                 if progress and done % 20000 == 0:
                     progress("writing", done, self.audit.rows)
-                text = text.strip()
-                if not text:
+                key = key.strip()
+                if not key:
                     continue
-                d = text_digest(text)
+                d = text_digest(key)
                 e = kept.get(d)
                 if e is None or e[0] != row:
                     continue
-                label = e[1]  # the majority label when a conflict was resolved
                 split = splits[d]
-                parts[split].write(_json_line(Example(text, label, split)))
-                digests.append(row_digest(split, label, text, "data"))
+                if payload is None:  # text classification; e[1] is the majority label if resolved
+                    ex = Example(key, e[1], split)
+                else:
+                    rec = dict(payload)
+                    if "label" in rec:
+                        rec["label"] = e[1]
+                    if "text" in rec:
+                        rec["text"] = rec["text"].strip()
+                    ex = Example.from_record({**rec, "split": split, "source": "data"})
+                parts[split].write(_json_line(ex))
+                digests.append(row_digest(ex.to_record()))
         if progress:
             progress("writing", self.audit.rows, self.audit.rows)
         for f in parts.values():
@@ -421,6 +480,15 @@ class _Builder:
             "validation_size": validation_size,
             "redact_pii": self.redact_pii,
         }
+        labels = (
+            sorted({e[1] for e in kept.values()})
+            if classification
+            else (
+                sorted({lab for labs in self.multi_labels.values() for lab in labs})
+                if task == "multi-label"
+                else []
+            )
+        )
         ref, created = _register(
             store,
             name,
@@ -428,13 +496,40 @@ class _Builder:
             out,
             self.folder / f"{digest}.jsonl",
             counts={s: counts.get(s, 0) for s in SPLITS},
-            labels=sorted(by_label),
+            labels=labels,
             n_rows=len(kept),
             audit=report,
             source=src,
             parent_id=None,
+            task=task,
         )
         return ref, report, created
+
+    def _task_report(self, task: str, report: dict[str, Any], kept: dict[bytes, list[Any]]) -> None:
+        """Class balance means different things per task; say the right one."""
+        if task in ("text-regression", "tabular-regression"):
+            values = sorted(float(e[1]) for e in kept.values())
+            report.pop("class_share", None)
+            report["class_balance"] = {}
+            report["rare_classes"] = []
+            report["target"] = {
+                "min": values[0],
+                "median": values[len(values) // 2],
+                "max": values[-1],
+                "mean": round(sum(values) / len(values), 6),
+            }
+        elif task == "multi-label":
+            c = Counter(lab for d in kept for lab in self.multi_labels.get(d, []))
+            total = len(kept)
+            report["class_balance"] = dict(sorted(c.items()))
+            report["class_share"] = {k: round(v / total, 4) for k, v in sorted(c.items())}
+            report["rare_classes"] = sorted(k for k, v in c.items() if v < max(5, total * 0.01))
+        elif task == "token-classification":
+            c = Counter(t for e in kept.values() for t in e[1].split())
+            report["class_balance"] = dict(sorted(c.items()))
+            total = sum(c.values()) or 1
+            report["class_share"] = {k: round(v / total, 4) for k, v in sorted(c.items())}
+            report["rare_classes"] = sorted(k for k, v in c.items() if v < 5)
 
     def cleanup(self) -> None:
         if not self._spill.closed:
@@ -448,8 +543,14 @@ def add_dataset(
     name: str,
     path: Path,
     *,
-    text: str = "text",
-    label: str = "label",
+    text: str | None = None,
+    label: str | list[str] | None = None,
+    target: str | None = None,
+    features: list[str] | None = None,
+    tokens: str | None = None,
+    tags: str | None = None,
+    label_sep: str | None = None,
+    task: str | None = None,
     fmt: str | None = None,
     encoding: str | None = None,
     test_size: float = 0.2,
@@ -462,12 +563,27 @@ def add_dataset(
     group: str | None = None,
 ) -> tuple[DatasetRef, dict[str, Any], bool]:
     """Ingest a file as a new version of dataset `name`: stream, redact PII, audit, clean, split,
-    store. Returns (ref, audit, created). On bad input: InvalidInput, and nothing is written."""
+    store. The task is `task`, or inferred from the column options (the audit says which and
+    why). Returns (ref, audit, created). On bad input: InvalidInput, and nothing is written."""
+    from modelmint.data.tasks import resolve
+
     check_name(name)
     _check_sizes(test_size, validation_size)
+    if task is not None and task not in TASKS:
+        raise InvalidInput(f"unknown --task {task}; use one of {', '.join(TASKS)}")
     table = Table(path, fmt=fmt, encoding=encoding, max_bytes=max_bytes)
-    table.require("text", text)
-    table.require("label", label)
+    labels = [label] if isinstance(label, str) else list(label or [])
+    spec = resolve(
+        table,
+        task=task,
+        text=text,
+        labels=labels,
+        target=target,
+        features=features,
+        tokens=tokens,
+        tags=tags,
+        label_sep=label_sep,
+    )
     if group is not None:
         table.require("group", group)
     if conflicts not in ("drop", "majority"):
@@ -476,16 +592,16 @@ def add_dataset(
     try:
         for n, rec in table.rows():
             builder.columns.add(n, rec)
-            builder.add(
-                n,
-                as_text(rec.get(text)),
-                as_text(rec.get(label)).strip(),
-                as_text(rec.get(group)) if group is not None else None,
-            )
+            converted = spec.convert(n, rec, builder.redact)
+            if converted is None:
+                continue
+            key, y, payload = converted
+            builder.add(n, key, y, as_text(rec.get(group)) if group is not None else None, payload)
             if progress and builder.audit.rows % 20000 == 0:
                 progress("reading", table.bytes_read, table.size)
         if progress:
             progress("reading", table.size, table.size)
+        spec.raise_if_bad(path.name)
         if builder.audit.rows == 0:
             raise InvalidInput(
                 f"{path} has a header but no rows; add labelled rows below the header"
@@ -493,8 +609,8 @@ def add_dataset(
         source = {
             "path": str(path.resolve()),
             **table.facts,
-            "text_column": text,
-            "label_column": label,
+            "task": spec.task,
+            "columns_used": [[opt, col] for opt, col in spec.columns()],
             "group_column": group,
         }
         return builder.finish(
@@ -506,6 +622,8 @@ def add_dataset(
             seed=seed,
             progress=progress,
             conflicts=conflicts,
+            task=spec.task,
+            task_reason=spec.inferred,
         )
     finally:
         builder.cleanup()
@@ -529,7 +647,7 @@ def add_rows(
     builder = _Builder(datasets_dir / name, redact_pii)
     try:
         for i, r in enumerate(rows, 1):
-            builder.add(i, r["text"], r["label"])
+            builder.add(i, builder.redact(r["text"]), r["label"])
         if not rows:
             raise InvalidInput("no rows given; pass labelled rows")
         return builder.finish(

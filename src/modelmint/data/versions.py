@@ -166,6 +166,7 @@ def clean_version(
         audit=audit,
         source={"kind": "clean", "parent": f"{name}:{parent['version']}", "fixes": fixes},
         parent_id=parent["id"],
+        task=parent["task"],
     )
     return ref, audit, created
 
