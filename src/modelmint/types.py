@@ -19,6 +19,7 @@ TASKS = (
     "tabular-classification",
     "tabular-regression",
     "token-classification",
+    "image-classification",
 )
 
 
@@ -28,7 +29,8 @@ class Example:
 
     Text classification uses ``text`` and ``label``; the other tasks add their own fields:
     multi-label ``labels``, regression ``target``, tabular ``features`` (column -> value),
-    token classification ``tokens`` and ``tags`` (same length)."""
+    token classification ``tokens`` and ``tags`` (same length), image classification ``image``
+    (a content-addressed file name in the dataset's ``images/`` folder)."""
 
     text: str
     label: str
@@ -39,12 +41,15 @@ class Example:
     features: dict[str, Any] | None = None
     tokens: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    image: str = ""
 
     def to_record(self) -> dict[str, Any]:
         """The JSON object stored for this example (empty fields left out)."""
         r: dict[str, Any] = {}
-        if self.text or not (self.features or self.tokens):
+        if self.text or not (self.features or self.tokens or self.image):
             r["text"] = self.text
+        if self.image:
+            r["image"] = self.image
         if self.label or not (self.labels or self.target is not None or self.tags):
             r["label"] = self.label
         if self.labels:
@@ -72,6 +77,7 @@ class Example:
             features=r.get("features"),
             tokens=tuple(r.get("tokens", ())),
             tags=tuple(r.get("tags", ())),
+            image=r.get("image", ""),
         )
 
 

@@ -37,11 +37,25 @@ def print_audit(audit: dict, title: str = "Data audit") -> None:
                 for k, v in audit["class_balance"].items()
             ),
         ],
-        [
-            "text length (chars)",
-            "min {min} · median {median} · p95 {p95} · max {max}".format(**audit["text_length"]),
-        ],
     ]
+    if "text_length" in audit:
+        rows.append(
+            [
+                "text length (chars)",
+                "min {min} · median {median} · p95 {p95} · max {max}".format(
+                    **audit["text_length"]
+                ),
+            ]
+        )
+    if "images" in audit:
+        im = audit["images"]
+        rows.append(["image files (bad)", f"{im['files']} ({im['bad_files']})"])
+        rows.append(
+            [
+                "image size (w x h, median)",
+                f"{im['image_size']['width']['median']} x {im['image_size']['height']['median']}",
+            ]
+        )
     if "pii" in audit:
         found = ", ".join(f"{k} {v}" for k, v in audit["pii"].items()) or "none found"
         rows.append(["PII redacted" if audit.get("pii_redacted") else "PII (redaction OFF)", found])
@@ -62,7 +76,12 @@ def add(
     name: Annotated[
         str, typer.Argument(help="Dataset (and scenario) name, e.g. review-sentiment.")
     ],
-    path: Annotated[Path, typer.Argument(help="A .csv, .tsv or .jsonl file.")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="A .csv, .tsv, .jsonl, .parquet or .xlsx file; or a folder (or .zip) of class folders of images."
+        ),
+    ],
     text: Annotated[
         str | None, typer.Option("--text", help="Column with the input text (default: text).")
     ] = None,
@@ -126,6 +145,12 @@ def add(
             "--group", help="Column whose values never span two splits (e.g. customer_id)."
         ),
     ] = None,
+    skip_bad: Annotated[
+        bool,
+        typer.Option(
+            "--skip-bad", help="Images: leave out files that fail to decode (listed in the audit)."
+        ),
+    ] = False,
     redact: Annotated[
         bool,
         typer.Option(
@@ -165,6 +190,7 @@ def add(
             progress=progress,
             conflicts=conflicts,
             group=group,
+            skip_bad=skip_bad,
         )
     row = ws.store.datasets.get(name, ref.version)
     if as_json:

@@ -30,6 +30,7 @@ from modelmint.types import TASKS, DatasetRef, Example
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
+CLASSIFICATION = ("text-classification", "tabular-classification", "image-classification")
 TASK = "text-classification"
 Progress = Callable[[str, int, int], None]
 
@@ -303,7 +304,7 @@ def _strata(
     quantile bin of a regression target, or one bucket for token sequences. Buckets too small to
     split (< 3 rows) are merged."""
     out: dict[str, list[bytes]] = defaultdict(list)
-    if task in ("text-classification", "tabular-classification"):
+    if task in CLASSIFICATION:
         for d, e in kept.items():
             out[e[1]].append(d)
         return out
@@ -382,12 +383,14 @@ class _Builder:
         conflicts: str = "drop",
         task: str = TASK,
         task_reason: str = "",
+        extra_report: dict[str, Any] | None = None,
     ) -> tuple[DatasetRef, dict[str, Any], bool]:
         self._spill.close()
-        classification = task in ("text-classification", "tabular-classification")
+        classification = task in CLASSIFICATION
         if conflicts == "majority" and not classification:
             raise InvalidInput(f"--conflicts majority is for classification, not {task}; use drop")
         report = self.audit.report()
+        report.update(extra_report or {})
         report["task"] = task
         if task_reason:
             report["task_inferred"] = task_reason
@@ -507,6 +510,9 @@ class _Builder:
 
     def _task_report(self, task: str, report: dict[str, Any], kept: dict[bytes, list[Any]]) -> None:
         """Class balance means different things per task; say the right one."""
+        if task == "image-classification":
+            report.pop("text_length", None)
+            report.pop("length_histogram", None)
         if task in ("text-regression", "tabular-regression"):
             values = sorted(float(e[1]) for e in kept.values())
             report.pop("class_share", None)
@@ -561,14 +567,31 @@ def add_dataset(
     progress: Progress | None = None,
     conflicts: str = "drop",
     group: str | None = None,
+    skip_bad: bool = False,
 ) -> tuple[DatasetRef, dict[str, Any], bool]:
-    """Ingest a file as a new version of dataset `name`: stream, redact PII, audit, clean, split,
+    """Ingest a file (or a folder of class folders of images, or a .zip of one) as a new version of
+    dataset `name`: stream, redact PII, audit, clean, split,
     store. The task is `task`, or inferred from the column options (the audit says which and
     why). Returns (ref, audit, created). On bad input: InvalidInput, and nothing is written."""
     from modelmint.data.tasks import resolve
 
     check_name(name)
     _check_sizes(test_size, validation_size)
+    if path.is_dir() or path.suffix.lower() == ".zip" or task == "image-classification":
+        from modelmint.data.images import add_image_dataset
+
+        return add_image_dataset(
+            store,
+            datasets_dir,
+            name,
+            path,
+            skip_bad=skip_bad,
+            test_size=test_size,
+            validation_size=validation_size,
+            seed=seed,
+            max_bytes=max_bytes,
+            progress=progress,
+        )
     if task is not None and task not in TASKS:
         raise InvalidInput(f"unknown --task {task}; use one of {', '.join(TASKS)}")
     table = Table(path, fmt=fmt, encoding=encoding, max_bytes=max_bytes)
