@@ -93,3 +93,25 @@ def trained(ws, reviews_csv):
     out = train_and_register(ws, "reviews")
     registry.promote(ws.store, out.model.ref)
     return out
+
+
+@pytest.fixture
+def digits_folder():
+    """Makes class folders of real 8x8 digit images (scikit-learn), 12 per class, 3 classes."""
+
+    def _digits_folder(root, per_class=12):
+        from PIL import Image
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        counts: dict[int, int] = {}
+        for img, y in zip(d.images, d.target, strict=True):
+            if y > 2 or counts.get(y, 0) >= per_class:
+                continue
+            counts[y] = counts.get(y, 0) + 1
+            folder = root / f"digit{y}"
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray((img * 16).astype("uint8")).save(folder / f"{y}_{counts[y]}.png")
+        return root
+
+    return _digits_folder

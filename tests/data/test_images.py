@@ -10,24 +10,8 @@ from modelmint import data
 from modelmint.errors import InvalidInput
 
 
-def _digits_folder(root, per_class=12):
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    counts: dict[int, int] = {}
-    for img, y in zip(d.images, d.target, strict=True):
-        if y > 2 or counts.get(y, 0) >= per_class:
-            continue
-        counts[y] = counts.get(y, 0) + 1
-        folder = root / f"digit{y}"
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray((img * 16).astype("uint8")).save(folder / f"{y}_{counts[y]}.png")
-    return root
-
-
-def test_class_folders_become_an_image_dataset(ws, tmp_path):
-    root = _digits_folder(tmp_path / "digits")
+def test_class_folders_become_an_image_dataset(ws, tmp_path, digits_folder):
+    root = digits_folder(tmp_path / "digits")
     (root / "digit0" / "copy.png").write_bytes((root / "digit0" / "0_1.png").read_bytes())
     ref, audit, _ = data.add_dataset(ws.store, ws.settings.datasets_dir, "digits", root)
     assert ref.task == "image-classification" and ref.labels == ("digit0", "digit1", "digit2")
@@ -38,8 +22,8 @@ def test_class_folders_become_an_image_dataset(ws, tmp_path):
     assert {e.split for e in ex} == {"train", "validation", "test"}
 
 
-def test_bad_images_refused_unless_skip_bad(ws, tmp_path):
-    root = _digits_folder(tmp_path / "digits")
+def test_bad_images_refused_unless_skip_bad(ws, tmp_path, digits_folder):
+    root = digits_folder(tmp_path / "digits")
     (root / "digit1" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     (root / "digit2" / "notes.txt").write_text("hello")
     with zipfile.ZipFile(root / "digit2" / "more.zip", "w") as z:
@@ -56,8 +40,8 @@ def test_bad_images_refused_unless_skip_bad(ws, tmp_path):
     assert "archive" in bad["digit2/more.zip"] and ref.n_rows == 36
 
 
-def test_zip_input_and_zip_bomb(ws, tmp_path):
-    root = _digits_folder(tmp_path / "digits")
+def test_zip_input_and_zip_bomb(ws, tmp_path, digits_folder):
+    root = digits_folder(tmp_path / "digits")
     archive = tmp_path / "digits.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
         for f in root.rglob("*.png"):

@@ -511,3 +511,44 @@ def folds_cmd(
             ],
         )
     )
+
+
+@app.command("augment")
+def augment_cmd(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME or NAME:VERSION (text or image data).")],
+    copies: Annotated[int, typer.Option("--copies", help="Augmented copies per train row.")] = 1,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    synonyms: Annotated[
+        Path | None,
+        typer.Option("--synonyms", help="Synonym lexicon: word<TAB>syn1,syn2 per line."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add augmented copies of the train rows as a new version (never in validation or test)."""
+    from modelmint.data import augment_version
+
+    ws = state(ctx).workspace()
+    name, version = _version(ref)
+    new, audit, created = augment_version(
+        ws.store,
+        ws.settings.datasets_dir,
+        name,
+        version,
+        copies=copies,
+        seed=seed,
+        lexicon_path=synonyms,
+    )
+    if as_json:
+        print_json(
+            {
+                "dataset": new.ref,
+                "created": created,
+                "rows": new.n_rows,
+                "augmented_rows": audit["augmented_rows"],
+            }
+        )
+        return
+    console.print(
+        f"[green]stored[/] [bold]{new.ref}[/]: {audit['augmented_rows']} augmented train rows added ({new.n_rows} rows)"
+    )

