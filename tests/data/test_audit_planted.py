@@ -30,6 +30,7 @@ def _planted(review_rows):
             "label": "pos" if rows[64]["label"] == "neg" else "neg",
         },  # conflict
         {"text": rows[5]["text"].upper() + " ！！", "label": rows[5]["label"]},  # near-dup
+        {"text": rows[70]["text"] + "吧", "label": rows[70]["label"]},  # fuzzy near-dup
     ]
     return rows + planted, flipped
 
@@ -52,6 +53,10 @@ def test_planted_problems_are_found(ws, tmp_path, review_rows, capsys, monkeypat
     ]  # 1-based lines
 
     _, review = data.review_version(ws.store, "planted", label_errors=True, cache=ws.cache)
+    fz = review["fuzzy_duplicates"]
+    texts = [e.text for e in data.read_examples(ref.path)]
+    fuzzy_pairs = [{texts[r - 1] for r in p["rows"]} for p in fz["examples"]]
+    assert {rows[70]["text"], rows[70]["text"] + "吧"} in fuzzy_pairs
     li = review["label_issues"]
     found = {r["text"] for r in li["rows"]}
     flipped_kept = {t for t in flipped if t in {e.text for e in data.read_examples(ref.path)}}

@@ -109,3 +109,41 @@ def test_kfold_is_stratified_and_excludes_test(ws, reviews_csv, capsys, monkeypa
         == 0
     )
     assert json.loads(capsys.readouterr().out)["assignment"] == folds
+
+
+def test_tabular_impute_and_scale_recorded_for_serving(ws, tmp_path):
+    from sklearn.datasets import load_wine
+
+    frame = load_wine(as_frame=True).frame
+    frame.loc[[3, 40, 77], "alcohol"] = None
+    frame.loc[[5], "magnesium"] = None
+    path = tmp_path / "wine.csv"
+    frame.to_csv(path, index=False)
+    data.add_dataset(
+        ws.store, ws.settings.datasets_dir, "wine", path, label="target", features=["all"]
+    )
+    ref, audit, _ = data.clean_version(
+        ws.store, ws.settings.datasets_dir, "wine", missing="impute", scale=True
+    )
+    fixes = {f["fix"]: f for f in audit["fixes"]}
+    assert fixes["impute_missing"]["cells"] == 4
+    params = fixes["scale"]["params"]["alcohol"]
+    ex = data.read_examples(ref.path)
+    train = [e.features["alcohol"] for e in ex if e.split == "train"]
+    assert abs(sum(train) / len(train)) < 1e-9 and params["std"] > 0
+    assert all(e.features["alcohol"] is not None for e in ex)
+    assert ws.store.datasets.get("wine", 2)["source"]["fixes"] == audit["fixes"]
+    dropped, audit2, _ = data.clean_version(
+        ws.store, ws.settings.datasets_dir, "wine", 1, missing="drop"
+    )
+    assert {f["fix"]: f for f in audit2["fixes"]}["drop_missing"][
+        "rows"
+    ] == 4 and dropped.n_rows == 174
+    with pytest.raises(InvalidInput, match="use drop or impute"):
+        data.clean_version(ws.store, ws.settings.datasets_dir, "wine", 1, missing="sometimes")
+
+
+def test_tabular_fixes_refused_on_text(ws, reviews_csv):
+    data.add_dataset(ws.store, ws.settings.datasets_dir, "t", reviews_csv)
+    with pytest.raises(InvalidInput, match="for tabular data"):
+        data.clean_version(ws.store, ws.settings.datasets_dir, "t", scale=True)

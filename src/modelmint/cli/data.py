@@ -429,6 +429,20 @@ def clean_cmd(
         str | None,
         typer.Option("--drop-rows", help="Comma-separated row numbers (from the audit) to drop."),
     ] = None,
+    missing: Annotated[
+        str | None,
+        typer.Option(
+            "--missing",
+            help="Tabular: drop rows with missing values, or impute them (median / most frequent of train).",
+        ),
+    ] = None,
+    scale: Annotated[
+        bool,
+        typer.Option(
+            "--scale",
+            help="Tabular: standardise numeric features (train statistics, recorded for serving).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Apply fixes to a version and store the result as a new version, with every fix in its lineage."""
@@ -456,6 +470,8 @@ def clean_cmd(
         conflicts=conflicts,
         drop_label_errors=drop_label_errors,
         drop_rows=rows,
+        missing=missing,
+        scale=scale,
     )
     if as_json:
         print_json(

@@ -57,6 +57,9 @@ def render_html(title: str, audit: dict[str, Any], review: dict[str, Any] | None
     if "leakage" in review:
         lk = review["leakage"]
         summary.append(["texts in two splits (exact / near)", f"{lk['exact']} / {lk['near']}"])
+    if "fuzzy_duplicates" in review:
+        fz = review["fuzzy_duplicates"]
+        summary.append(["fuzzy near-duplicates (MinHash)", fz["rows_with_a_near_duplicate"]])
     if "label_issues" in review:
         li = review["label_issues"]
         summary.append(["suspected label errors", f"{li['count']} ({li['share']:.1%})"])
@@ -99,6 +102,17 @@ def render_html(title: str, audit: dict[str, Any], review: dict[str, Any] | None
             sections.append(
                 f"<h2>{html.escape(name)}</h2><pre>{html.escape(json.dumps(items, ensure_ascii=False))}</pre>"
             )
+    if review.get("fuzzy_duplicates", {}).get("examples"):
+        sections.append("<h2>Fuzzy near-duplicates</h2>")
+        sections.append(
+            _table(
+                [
+                    [p["rows"], ", ".join(p["splits"]), " / ".join(p["labels"])]
+                    for p in review["fuzzy_duplicates"]["examples"]
+                ],
+                ["rows", "splits", "labels"],
+            )
+        )
     if review.get("label_issues", {}).get("rows"):
         li = review["label_issues"]
         sections.append(f"<h2>Suspected label errors</h2><p>{html.escape(li['method'])}</p>")

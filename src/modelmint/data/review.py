@@ -130,9 +130,52 @@ def review_version(
         "dataset": f"{row['name']}:{row['version']}",
         "leakage": leakage(examples),
     }
-    if label_errors:
+    if any(e.text for e in examples[:100]):
+        review["fuzzy_duplicates"] = fuzzy_duplicates(examples)
+    if label_errors and row["task"] == "text-classification":
         review["label_issues"] = label_issues(
             examples, base_model=base_model, max_tokens=max_tokens, cache=cache, progress=progress
         )
     path.with_suffix(".review.json").write_text(json.dumps(review, ensure_ascii=False, indent=1))
     return row, review
+
+
+def fuzzy_duplicates(
+    examples: list[Example], *, threshold: float = 0.8, num_perm: int = 64, limit: int = 200_000
+) -> dict[str, Any]:
+    """Near-duplicates that normalisation misses (a word changed, a phrase added): MinHash over
+    character 3-grams with LSH (datasketch), Jaccard >= `threshold`. Rows beyond `limit` are not
+    searched (said in the result)."""
+    from datasketch import MinHash, MinHashLSH
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    pairs: list[dict[str, Any]] = []
+    n_pairs = 0
+    searched = min(len(examples), limit)
+    for i, e in enumerate(examples[:searched], 1):
+        t = normalise(e.text)
+        if len(t) < 8:  # too short for shingles to mean anything
+            continue
+        m = MinHash(num_perm=num_perm, seed=1)
+        m.update_batch([t[j : j + 3].encode("utf-8") for j in range(len(t) - 2)])
+        hits = lsh.query(m)
+        if hits:
+            n_pairs += 1
+            if len(pairs) < 50:
+                first = min(hits)
+                ex = examples[first - 1]
+                pairs.append(
+                    {
+                        "rows": [first, i],
+                        "splits": sorted({ex.split, e.split}),
+                        "labels": [ex.label, e.label],
+                    }
+                )
+        lsh.insert(i, m)
+    return {
+        "method": f"MinHash LSH, character 3-grams, Jaccard >= {threshold}",
+        "rows_with_a_near_duplicate": n_pairs,
+        "cross_split": sum(1 for p in pairs if len(p["splits"]) > 1),
+        "examples": pairs,
+        "searched_rows": searched,
+    }

@@ -77,6 +77,8 @@ def clean_version(
     conflicts: str = "drop",
     drop_label_errors: bool = False,
     drop_rows: list[int] | None = None,
+    missing: str | None = None,
+    scale: bool = False,
 ) -> tuple[DatasetRef, dict[str, Any], bool]:
     """Apply the chosen fixes to a stored version and store the result as a new version whose
     lineage (parent and every fix with its count) is recorded. Rows keep their split."""
@@ -116,11 +118,15 @@ def clean_version(
             out.append(Example(t, e.label, e.split, e.source))
         kept = out
         fixes.append({"fix": "fold_width" if fold_width else "normalize", "changed": changed})
+    if missing is not None or scale:
+        kept = _tabular_fixes(kept, parent["task"], missing, scale, fixes)
     # texts that became equal: merge duplicates, resolve or drop conflicts
     groups: dict[str, list[Example]] = defaultdict(list)
     for e in kept:
-        if e.text:
-            groups[e.text].append(e)
+        key = e.text or json.dumps(
+            [e.features, e.tokens, e.image], sort_keys=True, ensure_ascii=False
+        )
+        groups[key].append(e)
     merged, dup, dropped_conflicts, resolved = [], 0, 0, 0
     for es in groups.values():
         labels = Counter(e.label for e in es)
@@ -169,6 +175,91 @@ def clean_version(
         task=parent["task"],
     )
     return ref, audit, created
+
+
+def _tabular_fixes(
+    examples: list[Example],
+    task: str,
+    missing: str | None,
+    scale: bool,
+    fixes: list[dict[str, Any]],
+) -> list[Example]:
+    """Missing values dropped or imputed, numeric features standardised; every statistic comes
+    from the train split only and is recorded in the lineage, so serving can apply the same."""
+    import statistics
+
+    if not task.startswith("tabular"):
+        raise InvalidInput(f"--missing and --scale are for tabular data, not {task}")
+    if missing not in (None, "drop", "impute"):
+        raise InvalidInput(f"--missing {missing}: use drop or impute")
+    train = [e for e in examples if e.split == "train"]
+    columns = sorted({c for e in examples for c in (e.features or {})})
+
+    def values(c: str) -> list[Any]:
+        return [(e.features or {}).get(c) for e in train if (e.features or {}).get(c) is not None]
+
+    numeric = {
+        c for c in columns if values(c) and all(isinstance(v, float | int) for v in values(c))
+    }
+    out = examples
+    if missing == "drop":
+        out = [e for e in out if all((e.features or {}).get(c) is not None for c in columns)]
+        fixes.append({"fix": "drop_missing", "rows": len(examples) - len(out)})
+    elif missing == "impute":
+        fill = {}
+        for c in columns:
+            vs = values(c)
+            if vs:
+                fill[c] = (
+                    statistics.median(vs) if c in numeric else Counter(vs).most_common(1)[0][0]
+                )
+        n = sum(1 for e in out for c in columns if (e.features or {}).get(c) is None)
+        out = [
+            _with_features(
+                e, {c: fill.get(c) if v is None else v for c, v in (e.features or {}).items()}
+            )
+            for e in out
+        ]
+        fixes.append(
+            {
+                "fix": "impute_missing",
+                "cells": n,
+                "values": fill,
+                "from": "train split (median / most frequent)",
+            }
+        )
+    if scale:
+        params = {}
+        train = [e for e in out if e.split == "train"]  # after imputation, as serving will see
+        for c in sorted(numeric):
+            vs = [float(v) for v in values(c)]
+            mean = sum(vs) / len(vs)
+            std = statistics.pstdev(vs) or 1.0
+            params[c] = {"mean": mean, "std": std}
+        out = [
+            _with_features(
+                e,
+                {
+                    c: (float(v) - params[c]["mean"]) / params[c]["std"]
+                    if c in params and v is not None
+                    else v
+                    for c, v in (e.features or {}).items()
+                },
+            )
+            for e in out
+        ]
+        fixes.append(
+            {
+                "fix": "scale",
+                "method": "standard (x - mean) / std, from the train split",
+                "params": params,
+            }
+        )
+    return out
+
+
+def _with_features(e: Example, features: dict[str, Any]) -> Example:
+    return Example.from_record({**e.to_record(), "features": features})
 
 
 def kfold(examples: list[Example], k: int = 5, *, seed: int = 0) -> list[int]:
