@@ -40,20 +40,29 @@ def _table(rows: list[list[Any]], header: list[str]) -> str:
 
 def render_html(title: str, audit: dict[str, Any], review: dict[str, Any] | None = None) -> str:
     review = review or {}
-    summary = [
+    summary: list[list[Any]] = [
+        ["task", audit.get("task", "text-classification")],
         ["rows read", audit["rows"]],
-        ["kept after cleaning", audit.get("kept_rows", "")],
-        ["empty texts", audit["empty_texts"]],
-        ["missing labels", audit["missing_labels"]],
-        ["exact duplicates", audit["duplicate_rows"]],
-        ["near-duplicates", audit.get("near_duplicate_rows", 0)],
-        ["texts with conflicting labels", audit["conflicting_texts"]],
-        ["rare classes", ", ".join(audit.get("rare_classes", [])) or "none"],
-        [
-            "PII redacted" if audit.get("pii_redacted") else "PII (redaction off)",
-            ", ".join(f"{k} {v}" for k, v in audit.get("pii", {}).items()) or "none found",
-        ],
     ]
+    if "kept_rows" in audit:
+        summary.append(["kept after cleaning", audit["kept_rows"]])
+    summary += [
+        ["empty inputs", audit["empty_texts"]],
+        ["missing labels / targets", audit["missing_labels"]],
+        ["exact duplicates", audit["duplicate_rows"]],
+        ["near-duplicates (normalised)", audit.get("near_duplicate_rows", 0)],
+        ["inputs with conflicting labels", audit["conflicting_texts"]],
+        ["rare classes", ", ".join(audit.get("rare_classes", [])) or "none"],
+    ]
+    if "pii" in audit:
+        summary.append(
+            [
+                "PII redacted" if audit.get("pii_redacted") else "PII (redaction was off)",
+                ", ".join(f"{k} {v}" for k, v in audit["pii"].items()) or "none found",
+            ]
+        )
+    if "fixes" in audit:
+        summary.append(["fixes in this version", "; ".join(f["fix"] for f in audit["fixes"])])
     if "leakage" in review:
         lk = review["leakage"]
         summary.append(["texts in two splits (exact / near)", f"{lk['exact']} / {lk['near']}"])
@@ -133,7 +142,8 @@ def render_html(title: str, audit: dict[str, Any], review: dict[str, Any] | None
             )
         )
     style = (
-        "body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px}"
+        "body{font-family:system-ui,'Noto Sans CJK SC','PingFang SC','Microsoft YaHei',sans-serif;"
+        "margin:2rem;max-width:1100px}"
         "table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ddd;padding:4px 8px;"
         "text-align:left;vertical-align:top}th{background:#f3f4f6}pre{white-space:pre-wrap}"
     )
