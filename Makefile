@@ -26,6 +26,7 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/modelmint demo
 
 test: $(VENV)/.installed-dev
+	scripts/install-browser
 	scripts/test
 
 check: $(VENV)/.installed-dev
