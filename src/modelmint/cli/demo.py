@@ -195,8 +195,10 @@ def demo(
     with progress_ui() as progress:
         v1 = train_and_register(ws, SCENARIO, progress=progress)
     console.print(
-        f"trained in {v1.train.seconds:.1f}s · validation accuracy {v1.train.validation_metrics['accuracy']:.4f} "
-        f"· model directory {v1.model.path} (safetensors + JSON)"
+        f"trained in {v1.train.seconds:.1f}s (embeddings: {v1.train.embed_cache_hits} from the cache "
+        f"the audit filled, {v1.train.embed_cache_misses} computed) · validation accuracy "
+        f"{v1.train.validation_metrics['accuracy']:.4f} · model directory {v1.model.path} "
+        "(safetensors + JSON)"
     )
 
     # 3. evaluate ----------------------------------------------------------------------------
