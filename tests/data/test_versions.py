@@ -74,7 +74,9 @@ def test_clean_diff_and_lineage(ws, tmp_path, review_rows, capsys, monkeypatch):
     assert "多余的 空格" in texts and "ABC 质量很好" in texts
     assert main([*home, "data", "diff", "d:1", "d:2", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["rows"] == {"a": 123, "b": 120} and d["removed"] >= 3 and d["label_changed"] == 0
+    assert d["rows"] == {"a": 123, "b": 120} and d["label_changed"] == 0
+    assert d["removed"] == 3 and d["added"] == 0  # 2 dropped rows + the merged full-width twin
+    assert d["text_changed"] >= 2 and all(x["from"] != x["to"] for x in d["text_changed_examples"])
     with pytest.raises(InvalidInput, match="--label-errors"):
         data.clean_version(ws.store, ws.settings.datasets_dir, "d", 1, drop_label_errors=True)
     with pytest.raises(InvalidInput, match="outside"):

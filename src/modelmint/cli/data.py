@@ -196,6 +196,15 @@ def add(
     if as_json:
         print_json({**_public(row), "created": created})
         return
+    src = row["source"]
+    how = src.get("format", "")
+    if src.get("encoding"):
+        how += (
+            f", encoding {src['encoding']} (detected)"
+            if not encoding
+            else f", encoding {src['encoding']}"
+        )
+    console.print(f"read {path} as {how}")
     print_audit(audit)
     verb = "stored" if created else "unchanged - same content as"
     console.print(
@@ -383,7 +392,8 @@ def diff_cmd(
         return
     console.print(
         f"{refs[0]} → {refs[1]}: {d['rows']['a']} → {d['rows']['b']} rows · +{d['added']} added · "
-        f"-{d['removed']} removed · {d['label_changed']} relabelled · {d['split_changed']} moved split"
+        f"-{d['removed']} removed · {d['text_changed']} rewritten · {d['label_changed']} relabelled · "
+        f"{d['split_changed']} moved split"
     )
     console.print(
         table(

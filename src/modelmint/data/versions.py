@@ -32,6 +32,12 @@ def diff_versions(a: list[Example], b: list[Example], limit: int = 20) -> dict[s
     bm = {e.text: e for e in b}
     added = [t for t in bm if t not in am]
     removed = [t for t in am if t not in bm]
+    # an added row whose normalised text matches a removed one is the same row, rewritten
+    removed_norm = {normalise(t): t for t in removed}
+    rewritten = {t: removed_norm[normalise(t)] for t in added if normalise(t) in removed_norm}
+    added = [t for t in added if t not in rewritten]
+    gone = set(rewritten.values())
+    removed = [t for t in removed if t not in gone]
     changed = [t for t in bm if t in am and am[t].label != bm[t].label]
     moved = [t for t in bm if t in am and am[t].split != bm[t].split]
     la, lb = Counter(e.label for e in a), Counter(e.label for e in b)
@@ -39,6 +45,7 @@ def diff_versions(a: list[Example], b: list[Example], limit: int = 20) -> dict[s
         "rows": {"a": len(a), "b": len(b)},
         "added": len(added),
         "removed": len(removed),
+        "text_changed": len(rewritten),
         "label_changed": len(changed),
         "split_changed": len(moved),
         "labels": {
@@ -50,6 +57,9 @@ def diff_versions(a: list[Example], b: list[Example], limit: int = 20) -> dict[s
         ],
         "removed_examples": [
             {"text": t[:200], "label": am[t].label, "split": am[t].split} for t in removed[:limit]
+        ],
+        "text_changed_examples": [
+            {"from": old[:200], "to": new[:200]} for new, old in list(rewritten.items())[:limit]
         ],
         "label_changed_examples": [
             {"text": t[:200], "from": am[t].label, "to": bm[t].label} for t in changed[:limit]
