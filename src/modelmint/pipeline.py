@@ -271,24 +271,34 @@ def run_worker(ws: Workspace, *, once: bool = False, stop: threading.Event | Non
     stop = stop or threading.Event()
     ran = 0
     while not stop.is_set():
-        job = ws.store.jobs.claim_next(name)
-        if job is None:
-            if once:
-                break
+        try:
+            job = ws.store.jobs.claim_next(name)
+        except ModelMintError as exc:  # database briefly unreachable: wait and retry
+            logger.warning("cannot claim a job: %s", exc.message)
             stop.wait(ws.settings.worker_poll_seconds)
+            continue
+        if job is None:
+            if once and not ws.store.jobs.queued():
+                break
+            if not once:
+                stop.wait(ws.settings.worker_poll_seconds)
             continue
         ran += 1
         logger.info("job %s (%s) started", job["id"], job["kind"])
         try:
             result = run_job(ws, job)
-            ws.store.jobs.finish(job["id"], "done", "done", result)
-            logger.info("job %s done", job["id"])
+            status, message = "done", "done"
         except ModelMintError as exc:
-            ws.store.jobs.finish(job["id"], "failed", exc.message, None)
+            result, status, message = None, "failed", exc.message
             logger.warning("job %s failed: %s", job["id"], exc.message)
         except Exception as exc:  # a bug must not kill the worker; record it on the job
             logger.exception("job %s crashed", job["id"])
-            ws.store.jobs.finish(job["id"], "failed", f"internal error: {type(exc).__name__}", None)
+            result, status, message = None, "failed", f"internal error: {type(exc).__name__}"
+        try:
+            ws.store.jobs.finish(job["id"], status, message, result)
+            logger.info("job %s %s", job["id"], status)
+        except Exception:
+            logger.exception("could not record the end of job %s (%s)", job["id"], status)
     return ran
 
 

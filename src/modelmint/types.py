@@ -43,6 +43,19 @@ class Example:
     tags: tuple[str, ...] = ()
     image: str = ""
 
+    def input_key(self) -> str:
+        """What makes two examples the same input: the text, the image, the tokens, or the
+        features in canonical form."""
+        if self.image:
+            return "image:" + self.image
+        if self.tokens:
+            return " ".join(self.tokens)
+        if self.features is not None:
+            import json
+
+            return json.dumps(self.features, ensure_ascii=False, sort_keys=True)
+        return self.text
+
     def to_record(self) -> dict[str, Any]:
         """The JSON object stored for this example (empty fields left out)."""
         r: dict[str, Any] = {}

@@ -82,7 +82,7 @@ def test_audit_finds_empty_duplicates_and_conflicts():
         ("txt,label\na,b\n", {}, "did you mean --text txt"),
         ("text,sentiment\na,b\n", {}, "pass --label"),
         ("text,label\n" + "".join(f"t{i},pos\n" for i in range(20)), {}, "only one class"),
-        ("text,label\na,pos\nb,neg\n", {}, "needs at least 3"),
+        ("text,label\na,pos\nb,neg\n", {}, "too few for a test"),
     ],
 )
 def test_bad_files_are_refused_and_nothing_is_written(ws, tmp_path, content, kwargs, message):

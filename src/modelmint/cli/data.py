@@ -437,7 +437,11 @@ def clean_cmd(
     ] = False,
     drop_rows: Annotated[
         str | None,
-        typer.Option("--drop-rows", help="Comma-separated row numbers (from the audit) to drop."),
+        typer.Option(
+            "--drop-rows",
+            help="Comma-separated row numbers of the stored version, as `data audit` lists them for "
+            "label errors, leakage and fuzzy duplicates (the ingest findings name lines of the source file).",
+        ),
     ] = None,
     missing: Annotated[
         str | None,

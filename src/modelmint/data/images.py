@@ -63,7 +63,13 @@ def unpack_zip(path: Path, into: Path, max_bytes: int) -> Path:
                 raise InvalidInput(
                     f"{path.name} has an unsafe path {i.filename!r}; re-create the archive"
                 )
-        zf.extractall(root)
+        try:
+            zf.extractall(root)
+        except (RuntimeError, NotImplementedError, zipfile.BadZipFile, OSError) as exc:
+            raise InvalidInput(
+                f"{path.name} cannot be extracted ({type(exc).__name__}: {exc}); re-create it "
+                "without encryption, with standard (deflate) compression"
+            ) from None
     entries = [p for p in root.iterdir() if not p.name.startswith(("__MACOSX", "."))]
     if len(entries) == 1 and entries[0].is_dir() and any(c.is_dir() for c in entries[0].iterdir()):
         return entries[0]  # the zip holds one top folder that holds the class folders
@@ -105,6 +111,7 @@ class ImageScan:
             )
         self.classes = classes
         self.files = [(c.name, f) for c in classes for f in sorted(c.rglob("*")) if f.is_file()]
+        self.total_bytes = sum(f.stat().st_size for _, f in self.files)
         for f in sorted(root.iterdir()):
             if f.is_file() and not f.name.startswith("."):
                 self._bad(f, "not inside a class folder")
@@ -196,6 +203,11 @@ def add_image_dataset(
     moved: list[Path] = []
     try:
         scan = ImageScan(root)
+        if scan.total_bytes > max_bytes:
+            raise PayloadTooLarge(
+                f"{path.name} holds {scan.total_bytes:,} bytes of files, over the limit of "
+                f"{max_bytes:,}; split it or raise MODELMINT_MAX_FILE_BYTES"
+            )
         for n, cls, _f, data, sha, ext in scan.images(progress):
             fname = sha + ext
             if not (images_dir / fname).exists() and not (staged / fname).exists():

@@ -29,8 +29,9 @@ def leakage(examples: list[Example]) -> dict[str, Any]:
     exact: dict[bytes, list[tuple[int, str]]] = defaultdict(list)
     near: dict[bytes, list[tuple[int, str]]] = defaultdict(list)
     for i, e in enumerate(examples, 1):
-        exact[text_digest(e.text)].append((i, e.split))
-        near[text_digest(normalise(e.text))].append((i, e.split))
+        key = e.input_key()
+        exact[text_digest(key)].append((i, e.split))
+        near[text_digest(normalise(key))].append((i, e.split))
 
     def spanning(groups: dict[bytes, list[tuple[int, str]]]) -> list[dict[str, Any]]:
         return [
@@ -136,7 +137,14 @@ def review_version(
         review["label_issues"] = label_issues(
             examples, base_model=base_model, max_tokens=max_tokens, cache=cache, progress=progress
         )
-    path.with_suffix(".review.json").write_text(json.dumps(review, ensure_ascii=False, indent=1))
+    saved = path.with_suffix(".review.json")
+    if saved.exists() and "label_issues" not in review:
+        # keep the label errors a reviewer already looked at: `data clean --drop-label-errors`
+        # acts on them
+        previous = json.loads(saved.read_text())
+        if "label_issues" in previous:
+            review["label_issues"] = previous["label_issues"]
+    saved.write_text(json.dumps(review, ensure_ascii=False, indent=1))
     return row, review
 
 

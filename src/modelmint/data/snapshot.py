@@ -64,8 +64,9 @@ def _split_sizes(n: int, test_size: float, validation_size: float, label: str) -
     n_val = max(1, round(n * validation_size))
     if n - n_test - n_val < 1:
         raise InvalidInput(
-            f"class '{label}' has only {n} example(s); each class needs at least 3 (one each for "
-            "train, validation and test) - add examples or drop that class"
+            f"class '{label}' has only {n} example(s): too few for a test, a validation and a "
+            f"train row at --test-size {test_size} --validation-size {validation_size} - add "
+            "examples or drop that class"
         )
     return n_test, n_val
 
@@ -96,20 +97,21 @@ def assign_group_splits(
     kept: dict[bytes, list[Any]],
     group_of: dict[bytes, bytes],
     *,
+    stratum_of: dict[bytes, str] | None = None,
     test_size: float,
     validation_size: float,
     seed: int,
 ) -> dict[bytes, str]:
-    """Text digest -> split such that no group spans two splits. Groups are stratified by their
-    majority label and ordered by a seeded hash; each split takes whole groups until it holds
-    its share of that label's rows."""
+    """Input digest -> split such that no group spans two splits. Groups are stratified by the
+    most common stratum of their rows (the class, or the task's stratum from `stratum_of`) and
+    ordered by a seeded hash; each split takes whole groups until it holds its share of rows."""
     _check_sizes(test_size, validation_size)
     members: dict[bytes, list[bytes]] = defaultdict(list)
     for d in kept:
         members[group_of[d]].append(d)
     buckets: dict[str, list[bytes]] = defaultdict(list)
     for g, ds in members.items():
-        top = Counter(kept[d][1] for d in ds).most_common(1)[0][0]
+        top = Counter(stratum_of[d] if stratum_of else kept[d][1] for d in ds).most_common(1)[0][0]
         buckets[top].append(g)
     out: dict[bytes, str] = {}
     for label in sorted(buckets):
@@ -256,6 +258,14 @@ def _register(
     return to_ref(row), True
 
 
+def _labels_of(task: str, examples: list[Example]) -> list[str]:
+    if task in CLASSIFICATION:
+        return sorted({e.label for e in examples})
+    if task == "multi-label":
+        return sorted({lab for e in examples for lab in e.labels})
+    return []
+
+
 def store_version(
     store: Store,
     datasets_dir: Path,
@@ -285,7 +295,7 @@ def store_version(
             Path(tmp),
             folder / f"{digest}.jsonl",
             counts={s: counts.get(s, 0) for s in SPLITS},
-            labels=sorted({e.label for e in examples}),
+            labels=_labels_of(task, examples),
             n_rows=len(examples),
             audit=audit,
             source=source,
@@ -321,10 +331,10 @@ def _strata(
     else:
         out["all"] = list(kept)
     small = [k for k, v in out.items() if len(v) < 3]
-    if small and len(out) > 1:
-        merged = [d for k in small for d in out.pop(k)]
-        if merged:
-            out["(merged small strata)"].extend(merged)
+    if small and len(out) > len(small):  # too small to split: join the largest stratum
+        largest = max((k for k in out if k not in small), key=lambda k: len(out[k]))
+        for k in small:
+            out[largest].extend(out.pop(k))
     return out
 
 
@@ -419,8 +429,14 @@ class _Builder:
             raise InvalidInput(f"only {len(kept)} usable row(s); {task} needs at least 3")
         self._task_report(task, report, kept)
         if self.group_of is not None:
+            stratum_of = {d: k for k, ds in by_label.items() for d in ds}
             splits = assign_group_splits(
-                kept, self.group_of, test_size=test_size, validation_size=validation_size, seed=seed
+                kept,
+                self.group_of,
+                stratum_of=stratum_of,
+                test_size=test_size,
+                validation_size=validation_size,
+                seed=seed,
             )
             report["groups"] = len({self.group_of[d] for d in kept})
         else:
@@ -577,8 +593,25 @@ def add_dataset(
 
     check_name(name)
     _check_sizes(test_size, validation_size)
-    if path.is_dir() or path.suffix.lower() == ".zip" or task == "image-classification":
+    images = path.is_dir() or path.suffix.lower() == ".zip"
+    if task == "image-classification" and not images and path.exists():
+        raise InvalidInput(
+            f"--task image-classification needs a folder of class folders or a .zip of one, "
+            f"not {path.name}"
+        )
+    if images:
         from modelmint.data.images import add_image_dataset
+
+        if task not in (None, "image-classification"):
+            raise InvalidInput(
+                f"{path.name} is a folder/.zip of images, which is image-classification, not "
+                f"--task {task}; pass a .csv/.jsonl/.parquet/.xlsx file for {task}"
+            )
+        if group is not None or conflicts != "drop":
+            raise InvalidInput(
+                "--group and --conflicts majority are for table files, not image folders; "
+                "drop them (duplicate images in two classes are always dropped)"
+            )
 
         return add_image_dataset(
             store,
@@ -606,6 +639,7 @@ def add_dataset(
         tokens=tokens,
         tags=tags,
         label_sep=label_sep,
+        group=group,
     )
     if group is not None:
         table.require("group", group)

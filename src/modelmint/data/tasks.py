@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,8 @@ from modelmint.errors import InvalidInput
 TRUE = {"1", "1.0", "true", "yes", "y", "t", "是"}
 FALSE = {"0", "0.0", "false", "no", "n", "f", "", "否"}
 MAX_ERRORS_LISTED = 5
+NO_LABELS = "(none)"
+_THOUSANDS = re.compile(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?")
 
 
 @dataclass
@@ -81,7 +84,8 @@ class TaskSpec:
                         self._bad(row, f"column '{c}' is {v!r}, not 0/1")
                         return None
             labels = sorted(labels)
-            return text, "|".join(labels), {"text": text, "labels": labels}
+            # an empty set is a real answer ("none of these"), not a missing label
+            return text, "|".join(labels) or NO_LABELS, {"text": text, "labels": labels}
         if t in ("text-regression", "tabular-regression"):
             raw = rec.get(self.target)
             value = _number(raw)
@@ -89,7 +93,13 @@ class TaskSpec:
                 if as_text(raw).strip():
                     self._bad(row, f"target {as_text(raw)[:20]!r} is not a number")
                     return None
-                return "", "", None  # missing target: counted as a missing label
+                # missing target: the audit counts it as a missing label, and it is dropped
+                key = (
+                    as_text(rec.get(self.text))
+                    if t == "text-regression"
+                    else _canon(self._features(rec, redact))
+                )
+                return key, "", None
             if t == "text-regression":
                 text = redact(as_text(rec.get(self.text)))
                 return text, repr(value), {"text": text, "target": value}
@@ -143,7 +153,11 @@ def _number(v: Any) -> float | None:
         return None
     if isinstance(v, int | float):
         return float(v) if math.isfinite(v) else None
-    s = str(v).strip().replace(",", "")
+    s = str(v).strip()
+    if "," in s:  # thousands separators only (1,234.5); a decimal comma (3,14) is not a number here
+        if not _THOUSANDS.fullmatch(s):
+            return None
+        s = s.replace(",", "")
     try:
         f = float(s)
     except ValueError:
@@ -177,12 +191,15 @@ def resolve(
     tokens: str | None,
     tags: str | None,
     label_sep: str | None,
+    group: str | None = None,
 ) -> TaskSpec:
     """Decide the task (explicitly given, or inferred and said why) and check every column."""
     cols = table.columns
-    feats = (
-        [c for c in cols if c not in {target, *labels}] if features == ["all"] else (features or [])
-    )
+    if features == ["all"]:  # every column that is not already something else
+        taken = {target, text, tokens, tags, group, *(labels or ([] if target else ["label"]))}
+        feats = [c for c in cols if c not in taken]
+    else:
+        feats = features or []
     reason = ""
     if task is None:
         if tokens or tags:

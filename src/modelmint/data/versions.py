@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import unicodedata
@@ -28,8 +29,8 @@ FIXES = (
 def diff_versions(a: list[Example], b: list[Example], limit: int = 20) -> dict[str, Any]:
     """Rows added, removed and relabelled (same text, other label) from a to b, split moves,
     and the change in label distribution."""
-    am = {e.text: e for e in a}
-    bm = {e.text: e for e in b}
+    am = {e.input_key(): e for e in a}
+    bm = {e.input_key(): e for e in b}
     added = [t for t in bm if t not in am]
     removed = [t for t in am if t not in bm]
     # an added row whose normalised text matches a removed one is the same row, rewritten
@@ -38,9 +39,10 @@ def diff_versions(a: list[Example], b: list[Example], limit: int = 20) -> dict[s
     added = [t for t in added if t not in rewritten]
     gone = set(rewritten.values())
     removed = [t for t in removed if t not in gone]
-    changed = [t for t in bm if t in am and am[t].label != bm[t].label]
+    changed = [t for t in bm if t in am and _y(am[t]) != _y(bm[t])]
     moved = [t for t in bm if t in am and am[t].split != bm[t].split]
-    la, lb = Counter(e.label for e in a), Counter(e.label for e in b)
+    la = Counter(lab for e in a for lab in _label_list(e))
+    lb = Counter(lab for e in b for lab in _label_list(e))
     return {
         "rows": {"a": len(a), "b": len(b)},
         "added": len(added),
@@ -62,9 +64,26 @@ def diff_versions(a: list[Example], b: list[Example], limit: int = 20) -> dict[s
             {"from": old[:200], "to": new[:200]} for new, old in list(rewritten.items())[:limit]
         ],
         "label_changed_examples": [
-            {"text": t[:200], "from": am[t].label, "to": bm[t].label} for t in changed[:limit]
+            {"text": t[:200], "from": _y(am[t]), "to": _y(bm[t])} for t in changed[:limit]
         ],
     }
+
+
+def _y(e: Example) -> str:
+    """The answer of an example, whatever the task, as text."""
+    if e.labels:
+        return "|".join(e.labels)
+    if e.target is not None:
+        return repr(e.target)
+    if e.tags:
+        return " ".join(e.tags)
+    return e.label
+
+
+def _label_list(e: Example) -> list[str]:
+    if e.labels or e.target is not None or e.tags:
+        return list(e.labels) or list(e.tags)
+    return [e.label]
 
 
 def _normalize(text: str, fold_width: bool) -> str:
@@ -123,9 +142,9 @@ def clean_version(
         changed = 0
         out = []
         for e in kept:
-            t = _normalize(e.text, fold_width)
+            t = _normalize(e.text, fold_width) if e.text else e.text
             changed += t != e.text
-            out.append(Example(t, e.label, e.split, e.source))
+            out.append(dataclasses.replace(e, text=t))
         kept = out
         fixes.append({"fix": "fold_width" if fold_width else "normalize", "changed": changed})
     if missing is not None or scale:
@@ -133,17 +152,14 @@ def clean_version(
     # texts that became equal: merge duplicates, resolve or drop conflicts
     groups: dict[str, list[Example]] = defaultdict(list)
     for e in kept:
-        key = e.text or json.dumps(
-            [e.features, e.tokens, e.image], sort_keys=True, ensure_ascii=False
-        )
-        groups[key].append(e)
+        groups[e.input_key()].append(e)
     merged, dup, dropped_conflicts, resolved = [], 0, 0, 0
     for es in groups.values():
-        labels = Counter(e.label for e in es)
+        labels = Counter(_y(e) for e in es)
         if len(labels) > 1:
             (top, n), (_, n2) = labels.most_common(2)
             if conflicts == "majority" and n > n2:
-                first = next(e for e in es if e.label == top)
+                first = next(e for e in es if _y(e) == top)
                 merged.append(first)
                 resolved += 1
             else:
@@ -162,7 +178,7 @@ def clean_version(
         out = []
         # keep test rows first, so a near-duplicate never survives in train next to its test twin
         for e in sorted(merged, key=lambda e: SPLITS.index(e.split), reverse=True):
-            k = text_digest(normalise(e.text))
+            k = text_digest(normalise(e.input_key()))
             if k in seen:
                 near += 1
                 continue
@@ -170,9 +186,16 @@ def clean_version(
             out.append(e)
         merged = out
         fixes.append({"fix": "drop_near_duplicates", "rows": near})
-    if len({e.label for e in merged}) < 2:
+    classification = parent["task"] in (
+        "text-classification",
+        "tabular-classification",
+        "image-classification",
+    )
+    if classification and len({e.label for e in merged}) < 2:
         raise InvalidInput("these fixes would leave fewer than two classes; drop fewer rows")
-    audit = audit_rows([{"text": e.text, "label": e.label} for e in merged])
+    if len(merged) < 3:
+        raise InvalidInput(f"these fixes would leave {len(merged)} row(s); drop fewer rows")
+    audit = audit_rows([{"text": e.input_key(), "label": _y(e)} for e in merged])
     audit["fixes"] = fixes
     ref, created = store_version(
         store,

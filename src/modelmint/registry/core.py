@@ -7,7 +7,6 @@ import getpass
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -75,13 +74,19 @@ def register(
         json.dumps(config, indent=2, ensure_ascii=False, sort_keys=True)
     )
     checksum = write_manifest(staged_dir)
-    for _attempt in range(5):
-        version = store.models.next_version(name)
+    (models_dir / name).mkdir(parents=True, exist_ok=True)
+    version = store.models.next_version(name)
+    for _attempt in range(50):
         final = models_dir / name / f"v{version}"
-        if final.exists():  # left by a crash before its row was written: not a registered model
-            shutil.rmtree(final)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged_dir, final)
+        try:
+            # claim the number by creating its folder exclusively. A folder that exists belongs
+            # to another process registering right now, or to a crash: it is never deleted,
+            # the number is skipped.
+            final.mkdir()
+        except FileExistsError:
+            version += 1
+            continue
+        os.replace(staged_dir, final)  # onto our own empty folder
         try:
             row = store.models.create(
                 name=name,
@@ -95,8 +100,10 @@ def register(
                 metrics=metrics,
                 created_by=actor(),
             )
-        except Conflict:
+        except Conflict:  # a row without its folder (files removed by hand): skip that number
             os.replace(final, staged_dir)
+            final.mkdir(exist_ok=True)
+            version += 1
             continue
         except BaseException:
             os.replace(final, staged_dir)
@@ -146,7 +153,11 @@ def promote(
     if alias not in ALIASES:
         raise InvalidInput(f"unknown alias '{alias}'; use one of {', '.join(ALIASES)}")
     mref = get(store, ref)
-    verify(mref.path)
+    if verify(mref.path) != mref.checksum:
+        raise Conflict(
+            f"model {mref.ref} on disk does not match the checksum it was registered with; "
+            "restore its files or re-train before promoting it"
+        )
     return store.models.set_alias(
         mref.name,
         alias,

@@ -224,7 +224,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     async def post_feedback(body: FeedbackRequest, who: Caller) -> dict:
         def run() -> dict:
             pred = feedback.find_prediction(store, body.prediction_id, who.tenant_id)
-            labels = pool.get(pred["scenario"], pred["model_version"]).labels
+            # the labels of the version that answered, from the registry: no model load
+            model = store.models.get(pred["scenario"], pred["model_version"])
+            labels = store.datasets.get_by_id(model["dataset_id"])["labels"]
             return feedback.record_feedback(
                 store, who.tenant_id, body.prediction_id, body.label, labels
             )

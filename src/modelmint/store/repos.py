@@ -632,6 +632,11 @@ class JobRepo:
             row.update(status="running", worker=worker)
             return row
 
+    def queued(self) -> int:
+        with self.db.read() as c:
+            q = select(func.count()).select_from(t.jobs).where(t.jobs.c.status == "queued")
+            return int(c.execute(q).scalar() or 0)
+
     def progress(self, job_id: str, progress: float, message: str) -> None:
         with self.db.write() as c:
             c.execute(
