@@ -90,3 +90,18 @@ def test_worker_runs_a_queued_retrain_and_records_failure(ws, trained):
     done = ws.store.jobs.get(job["id"])
     assert done["status"] == "failed" and "no new labelled feedback" in done["message"]
     assert "unknown job kind" in ws.store.jobs.get(bad["id"])["message"]
+
+
+def test_a_job_whose_worker_died_is_requeued_then_given_up(ws):
+    import time
+
+    job = ws.store.jobs.enqueue("retrain", {"scenario": "reviews"})
+    for attempt in (1, 2, 3):
+        claimed = ws.store.jobs.claim_next(f"worker-{attempt}")
+        assert claimed["id"] == job["id"]
+        time.sleep(0.01)
+        assert ws.store.jobs.requeue_stale(lease_seconds=0.001) == 1  # the worker went silent
+        state = ws.store.jobs.get(job["id"])
+        assert state["attempts"] == attempt
+    assert state["status"] == "failed" and "giving up" in state["message"]
+    assert ws.store.jobs.claim_next("worker-4") is None

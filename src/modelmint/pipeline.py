@@ -243,7 +243,7 @@ def run_job(ws: Workspace, job: dict[str, Any]) -> dict[str, Any]:
 
     def progress(stage: str, done: int, total: int) -> None:
         now = time.monotonic()
-        if now - last[0] > 1.0 or done == total:
+        if now - last[0] > 5.0 or done == total:
             last[0] = now
             ws.store.jobs.progress(
                 job["id"], done / total if total else 0.0, f"{stage} {done}/{total}"
@@ -272,6 +272,7 @@ def run_worker(ws: Workspace, *, once: bool = False, stop: threading.Event | Non
     ran = 0
     while not stop.is_set():
         try:
+            ws.store.jobs.requeue_stale(ws.settings.job_lease_seconds)
             job = ws.store.jobs.claim_next(name)
         except ModelMintError as exc:  # database briefly unreachable: wait and retry
             logger.warning("cannot claim a job: %s", exc.message)

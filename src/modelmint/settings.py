@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(
         default=2.0, gt=0, description="How often `modelmint worker` looks for queued jobs."
     )
+    job_lease_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="A running job silent for this long (no progress) is given to another worker.",
+    )
     admin_token: SecretStr | None = Field(
         default=None,
         description="Bearer token for the /v1/admin API. Unset means the admin API is off.",

@@ -622,10 +622,18 @@ class JobRepo:
             )
             if row is None:
                 return None
+            now = utcnow()
             res = c.execute(
                 update(t.jobs)
                 .where(t.jobs.c.id == row["id"], t.jobs.c.status == "queued")
-                .values(status="running", worker=worker, started_at=utcnow(), message="started")
+                .values(
+                    status="running",
+                    worker=worker,
+                    started_at=now,
+                    heartbeat_at=now,
+                    attempts=t.jobs.c.attempts + 1,
+                    message="started",
+                )
             )
             if res.rowcount != 1:
                 return None
@@ -638,12 +646,37 @@ class JobRepo:
             return int(c.execute(q).scalar() or 0)
 
     def progress(self, job_id: str, progress: float, message: str) -> None:
+        """Progress, and a heartbeat that keeps the job's lease."""
         with self.db.write() as c:
             c.execute(
                 update(t.jobs)
                 .where(t.jobs.c.id == job_id)
-                .values(progress=progress, message=message[:2000])
+                .values(progress=progress, message=message[:2000], heartbeat_at=utcnow())
             )
+
+    def requeue_stale(self, lease_seconds: float, max_attempts: int = 3) -> int:
+        """Running jobs whose worker has not been heard from within the lease go back to the
+        queue (or fail after `max_attempts`). Returns how many were requeued or failed."""
+        from datetime import timedelta
+
+        cutoff = utcnow() - timedelta(seconds=lease_seconds)
+        stale = and_(t.jobs.c.status == "running", t.jobs.c.heartbeat_at < cutoff)
+        with self.db.write() as c:
+            n = c.execute(
+                update(t.jobs)
+                .where(stale, t.jobs.c.attempts < max_attempts)
+                .values(status="queued", worker=None, message="requeued: its worker stopped")
+            ).rowcount
+            n += c.execute(
+                update(t.jobs)
+                .where(stale, t.jobs.c.attempts >= max_attempts)
+                .values(
+                    status="failed",
+                    finished_at=utcnow(),
+                    message=f"its worker stopped {max_attempts} times; giving up",
+                )
+            ).rowcount
+        return n
 
     def finish(self, job_id: str, status: str, message: str, result: dict | None) -> None:
         with self.db.write() as c:
