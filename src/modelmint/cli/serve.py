@@ -51,7 +51,16 @@ def serve(
     job_worker = None
     if not no_worker:
         job_worker = subprocess.Popen(
-            [sys.executable, "-m", "modelmint", "--home", str(settings.home), "worker"]
+            [
+                sys.executable,
+                "-m",
+                "modelmint",
+                "--home",
+                str(settings.home),
+                "worker",
+                "--parent",
+                str(os.getpid()),
+            ]
         )
     console.print(f"ModelMint API on http://{host}:{port} (docs: /docs) · home {settings.home}")
     try:
@@ -76,6 +85,12 @@ def serve(
 def worker(
     ctx: typer.Context,
     once: Annotated[bool, typer.Option("--once", help="Run the queued jobs, then exit.")] = False,
+    parent: Annotated[
+        int | None,
+        typer.Option(
+            "--parent", help="Exit when this process (e.g. `modelmint serve`) is gone.", hidden=True
+        ),
+    ] = None,
 ) -> None:
     """Run queued jobs (retrains requested over HTTP or with `retrain --queue`)."""
     from modelmint.pipeline import run_worker
@@ -86,6 +101,14 @@ def worker(
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if parent is not None:
+        # started by `modelmint serve`: never outlive it, however it ends (even kill -9)
+        def watch() -> None:
+            while not stop.wait(1.0):
+                if os.getppid() != parent:
+                    stop.set()
+
+        threading.Thread(target=watch, daemon=True, name="parent-watch").start()
     ran = run_worker(ws, once=once, stop=stop)
     if once:
         console.print(f"ran {ran} job(s)")
