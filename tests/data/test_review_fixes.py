@@ -31,8 +31,9 @@ def test_features_all_leaves_out_the_label_text_and_group_columns(ws, tmp_path):
         ws.store, ws.settings.datasets_dir, "t", path, features=["all"], group="grp"
     )
     ex = data.read_examples(ref.path)
-    assert set(ex[0].features) == {"text", "x", "kind"}  # not the label, not the group
+    assert set(ex[0].features) == {"x", "kind"}  # not the label, the group or the unique text
     assert audit["task"] == "tabular-classification"
+    assert "left out text" in audit["task_inferred"]
 
 
 def test_multi_label_empty_set_is_an_answer_not_a_missing_label(ws, tmp_path, review_rows):

@@ -195,9 +195,12 @@ def resolve(
 ) -> TaskSpec:
     """Decide the task (explicitly given, or inferred and said why) and check every column."""
     cols = table.columns
-    if features == ["all"]:  # every column that is not already something else
+    excluded: list[str] = []
+    if features == ["all"]:  # every column that is not already something else, nor an ID
         taken = {target, text, tokens, tags, group, *(labels or ([] if target else ["label"]))}
         feats = [c for c in cols if c not in taken]
+        excluded = _id_like(table, feats)
+        feats = [c for c in feats if c not in excluded]
     else:
         feats = features or []
     reason = ""
@@ -237,6 +240,11 @@ def resolve(
         label_sep=label_sep,
         inferred=reason,
     )
+    if excluded:
+        spec.inferred = (spec.inferred + "; " if spec.inferred else "") + (
+            f"--features all left out {', '.join(excluded)}: every value is a different string "
+            "(an ID or free text); list the features to keep one"
+        )
     if task in ("text-classification", "multi-label", "text-regression"):
         spec.text = text or "text"
     elif text:
@@ -252,6 +260,24 @@ def resolve(
     for opt, col in spec.columns():
         table.require(opt, col)
     return spec
+
+
+def _id_like(table: Table, columns: list[str], peek: int = 2000) -> list[str]:
+    """Columns whose non-empty values, in the first rows, are all different non-numbers."""
+    seen: dict[str, set[str]] = {c: set() for c in columns}
+    count = dict.fromkeys(columns, 0)
+    numeric = dict.fromkeys(columns, False)
+    for i, (_, rec) in enumerate(table.rows()):
+        if i >= peek:
+            break
+        for c in columns:
+            v = as_text(rec.get(c)).strip()
+            if not v:
+                continue
+            count[c] += 1
+            seen[c].add(v)
+            numeric[c] = numeric[c] or _number(v) is not None
+    return [c for c in columns if count[c] >= 20 and not numeric[c] and len(seen[c]) == count[c]]
 
 
 def _looks_numeric_target(table: Table, column: str, peek: int = 2000) -> bool:
