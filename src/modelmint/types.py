@@ -151,15 +151,23 @@ class EvalReport:
     labels: tuple[str, ...]
     confusion: list[list[int]]
     predictions: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Probability-based metrics (roc_auc, pr_auc, ece, reliability), bootstrap intervals
+    (accuracy_ci95, macro_f1_ci95) and the majority-class baseline, when probabilities were
+    given."""
 
-    def headline(self) -> dict[str, float]:
-        return {
+    def headline(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "accuracy": self.accuracy,
             "macro_precision": self.macro_precision,
             "macro_recall": self.macro_recall,
             "macro_f1": self.macro_f1,
             "n_test": float(self.n),
         }
+        for k in ("accuracy_ci95", "macro_f1_ci95", "roc_auc", "pr_auc", "ece", "baseline"):
+            if k in self.extra:
+                out[k] = self.extra[k]
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,3 +144,54 @@ def test_dataset_version_recorded_on_model(ws, reviews_csv):
     out = train_and_register(ws, "reviews")
     assert out.dataset.content_hash == ref.content_hash
     assert out.model.metrics["n_train"] == 84
+
+
+def test_probability_metrics_intervals_and_baseline():
+    import numpy as np
+
+    truth = ["pos"] * 30 + ["neg"] * 10
+    proba = np.array([[0.1, 0.9]] * 27 + [[0.6, 0.4]] * 3 + [[0.8, 0.2]] * 10)  # (neg, pos)
+    preds = ["pos" if p[1] > 0.5 else "neg" for p in proba]
+    r = evaluate.classification_report(truth, preds, ["neg", "pos"], proba=proba)
+    ex = r.extra
+    assert r.accuracy == 0.925
+    lo, hi = ex["accuracy_ci95"]
+    assert lo < 0.925 < hi and lo > 0.8 and hi <= 1.0
+    assert ex["baseline"] == {
+        "predicts": "pos",
+        "accuracy": 0.75,
+        "macro_f1": pytest.approx(0.428571, abs=1e-6),
+    }
+    assert ex["roc_auc"] == 1.0  # every pos scores above every neg, even the 3 misclassified
+    # 27 rows at 0.9 (all right), 3 at 0.6 (all wrong), 10 at 0.8 (all right)
+    expected_ece = (27 * abs(1 - 0.9) + 3 * abs(0 - 0.6) + 10 * abs(1 - 0.8)) / 40
+    assert ex["ece"] == pytest.approx(expected_ece, abs=1e-6)
+    assert sum(b["n"] for b in ex["reliability"]) == 40
+    assert set(r.headline()) >= {"accuracy_ci95", "roc_auc", "ece", "baseline"}
+
+
+def test_multiclass_auc_and_a_class_missing_from_test():
+    import numpy as np
+
+    labels = ["a", "b", "c"]
+    truth = ["a", "a", "b", "b"]  # no "c" in this test split
+    proba = np.array([[0.8, 0.1, 0.1], [0.5, 0.4, 0.1], [0.2, 0.7, 0.1], [0.3, 0.3, 0.4]])
+    preds = [labels[i] for i in proba.argmax(axis=1)]
+    r = evaluate.classification_report(truth, preds, labels, proba=proba)
+    # class a separates perfectly (1.0); class b does not (0.3 < 0.4): 0.75; macro mean 0.875
+    assert r.extra["roc_auc"] == 0.875 and 0 < r.extra["pr_auc"] <= 1
+
+
+def test_head_is_temperature_calibrated_on_validation(ws, trained):
+    import numpy as np
+
+    from modelmint.train.head import fit_temperature
+
+    v = trained.train.validation_metrics
+    assert v["temperature"] > 0 and v["nll_after_calibration"] <= v["nll_before_calibration"]
+    assert "ece" in trained.report.extra and 0 <= trained.report.extra["ece"] <= 1
+    # on logits that are far too timid, the fitted temperature sharpens them (T < 1)
+    y = np.array([0, 1] * 50)
+    logits = np.stack([(1 - y) * 0.2, y * 0.2], axis=1)
+    t, before, after = fit_temperature(logits, y)
+    assert t < 0.2 and after < before

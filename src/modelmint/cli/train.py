@@ -12,19 +12,32 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def print_report(report, title: str) -> None:
-    console.print(
-        table(
-            title,
-            ["metric", "value"],
+    ex = report.extra
+
+    def ci(key: str) -> str:
+        return f" (95% CI {ex[key][0]:.4f}-{ex[key][1]:.4f})" if key in ex else ""
+
+    rows = [
+        ["accuracy", f"{report.accuracy:.4f}{ci('accuracy_ci95')}"],
+        ["macro precision", f"{report.macro_precision:.4f}"],
+        ["macro recall", f"{report.macro_recall:.4f}"],
+        ["macro F1", f"{report.macro_f1:.4f}{ci('macro_f1_ci95')}"],
+    ]
+    if "roc_auc" in ex:
+        rows += [
+            ["ROC-AUC / PR-AUC", f"{ex['roc_auc']:.4f} / {ex['pr_auc']:.4f}"],
+            ["calibration error (ECE)", f"{ex['ece']:.4f}"],
+        ]
+    if "baseline" in ex:
+        b = ex["baseline"]
+        rows.append(
             [
-                ["accuracy", f"{report.accuracy:.4f}"],
-                ["macro precision", f"{report.macro_precision:.4f}"],
-                ["macro recall", f"{report.macro_recall:.4f}"],
-                ["macro F1", f"{report.macro_f1:.4f}"],
-                ["test examples", report.n],
-            ],
+                f"baseline: always '{b['predicts']}'",
+                f"accuracy {b['accuracy']:.4f}, macro F1 {b['macro_f1']:.4f}",
+            ]
         )
-    )
+    rows.append(["test examples", report.n])
+    console.print(table(title, ["metric", "value"], rows))
     console.print(
         table(
             "Per class",

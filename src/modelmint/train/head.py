@@ -26,6 +26,31 @@ def _macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
 
 
+def _nll(logits: np.ndarray, y: np.ndarray) -> float:
+    z = logits - logits.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return float(-logp[np.arange(len(y)), y].mean())
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """The temperature T minimising validation NLL of softmax(logits / T) (Guo et al. 2017).
+
+    Returns (T, NLL at T=1, NLL at T). Rows whose label the head never saw are ignored."""
+    from scipy.optimize import minimize_scalar
+
+    keep = y >= 0
+    logits, y = logits[keep].astype(np.float64), y[keep]
+    before = _nll(logits, y)
+    if len(y) < 2:
+        return 1.0, before, before
+    res = minimize_scalar(lambda t: _nll(logits / t, y), bounds=(0.01, 100.0), method="bounded")
+    t = float(res.x)
+    after = _nll(logits / t, y)
+    if after > before:  # never make it worse
+        return 1.0, before, before
+    return t, before, after
+
+
 def train_text_classifier(
     examples: list[Example],
     config: TrainConfig,
@@ -89,7 +114,17 @@ def train_text_classifier(
         weight = np.vstack([-weight[0] / 2, weight[0] / 2])
         bias = np.array([-bias[0] / 2, bias[0] / 2], dtype=np.float32)
     val_acc = float((clf.predict(x_val) == y_val).mean())
-    validation_metrics = {"accuracy": round(val_acc, 6), "macro_f1": round(f1, 6), "C": c}
+    # temperature scaling on the validation split: the same argmax, honest probabilities
+    temperature, nll_before, nll_after = fit_temperature(x_val @ weight.T + bias, y_val)
+    weight, bias = weight / temperature, bias / temperature
+    validation_metrics = {
+        "accuracy": round(val_acc, 6),
+        "macro_f1": round(f1, 6),
+        "C": c,
+        "temperature": round(temperature, 4),
+        "nll_before_calibration": round(nll_before, 4),
+        "nll_after_calibration": round(nll_after, 4),
+    }
     save_model_dir(
         out_dir,
         weight=weight,
