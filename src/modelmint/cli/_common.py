@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -24,6 +24,8 @@ from rich.progress import (
 )
 
 from modelmint.settings import Settings, load_settings
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 # At least 100 columns when output is not a terminal (CI logs, pipes), so tables stay readable.
 console = Console(width=None if Console().is_terminal else max(100, Console().width))

@@ -6,9 +6,8 @@ from typing import Annotated
 
 import typer
 
-from modelmint.cli._common import console, print_json, state, table
+from modelmint.cli._common import JsonOpt, console, print_json, state, table
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 plans = typer.Typer(
     help="Price plans: price per 1,000 units, monthly quota, rate limit.", no_args_is_help=True
 )

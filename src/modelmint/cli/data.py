@@ -7,11 +7,9 @@ from typing import Annotated
 
 import typer
 
-from modelmint.cli._common import console, print_json, state, table
+from modelmint.cli._common import JsonOpt, console, print_json, state, table
 
 app = typer.Typer(help="Add, list and show immutable dataset versions.", no_args_is_help=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def print_audit(audit: dict, title: str = "Data audit") -> None:

@@ -6,12 +6,11 @@ from typing import Annotated
 
 import typer
 
-from modelmint.cli._common import console, print_json, state, table
+from modelmint.cli._common import JsonOpt, console, print_json, state, table
 
 app = typer.Typer(
     help="The model registry: name:version, aliases, promotion, rollback.", no_args_is_help=True
 )
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _public(m) -> dict:

@@ -6,9 +6,7 @@ from typing import Annotated
 
 import typer
 
-from modelmint.cli._common import console, print_json, progress_ui, state, table
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+from modelmint.cli._common import JsonOpt, console, print_json, progress_ui, state, table
 
 
 def print_report(report, title: str) -> None:

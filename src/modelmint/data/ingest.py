@@ -13,7 +13,6 @@ import csv
 import difflib
 import io
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -108,6 +107,7 @@ class Table:
             )
         self.encoding: str | None = None
         self._raw: _CountingFile | None = None
+        self._parquet_bytes = 0
         self.columns = self._open(encoding)
 
     # -- opening: read just enough to know the columns --------------------------------------
@@ -130,7 +130,9 @@ class Table:
                         f"{self.path} has no JSON lines; each line must be an object"
                     )
                 return list(first[1].keys())
-            header = next(self._csv_rows(header_only=True), None)
+            rows = self._csv_rows_numbered()
+            header = next(rows, (0, None))[1]
+            rows.close()
             if not header or not any(h.strip() for h in header):
                 raise InvalidInput(
                     f"{self.path} has no header row; the first line must name the columns"
@@ -171,7 +173,9 @@ class Table:
 
     @property
     def bytes_read(self) -> int:
-        return self._raw.bytes_read if self._raw is not None else 0
+        if self._raw is not None:
+            return self._raw.bytes_read
+        return self._parquet_bytes
 
     def require(self, opt: str, name: str) -> None:
         if name not in self.columns:
@@ -204,7 +208,8 @@ class Table:
                 for rec in batch.to_pylist():
                     n += 1
                     yield n, rec
-                self._fake_progress(pf.metadata.num_rows, n)
+                # read in record batches: progress is the share of rows done, in bytes
+                self._parquet_bytes = int(self.size * n / max(pf.metadata.num_rows, 1))
         else:
             openpyxl = _import("openpyxl", "openpyxl")
             wb = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
@@ -218,12 +223,6 @@ class Table:
                     yield n, dict(zip(header, vals[: len(header)], strict=True))
             finally:
                 wb.close()
-
-    def _fake_progress(self, total_rows: int, done_rows: int) -> None:
-        # Parquet is read in column batches: report progress as the share of rows done
-        if self._raw is None:
-            self._raw = _CountingFile(os.devnull)
-        self._raw.bytes_read = int(self.size * done_rows / max(total_rows, 1))
 
     def _text_stream(self) -> io.TextIOWrapper:
         self._raw = _CountingFile(self.path, "r")
@@ -249,12 +248,6 @@ class Table:
             ) from None
         finally:
             stream.close()
-
-    def _csv_rows(self, header_only: bool = False) -> Iterator[list[str]]:
-        for _n, values in self._csv_rows_numbered():
-            yield values
-            if header_only:
-                return
 
     def _jsonl(self, limit: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
         stream = self._text_stream()

@@ -16,15 +16,6 @@ from modelmint.errors import InvalidInput
 from modelmint.store import Store
 from modelmint.types import DatasetRef, Example
 
-FIXES = (
-    "normalize",
-    "fold_width",
-    "drop_near_duplicates",
-    "conflicts_majority",
-    "drop_label_errors",
-    "drop_rows",
-)
-
 
 def diff_versions(a: list[Example], b: list[Example], limit: int = 20) -> dict[str, Any]:
     """Rows added, removed and relabelled (same text, other label) from a to b, split moves,
@@ -316,4 +307,4 @@ def kfold(examples: list[Example], k: int = 5, *, seed: int = 0) -> list[int]:
     return folds
 
 
-__all__ = ["FIXES", "clean_version", "diff_versions", "kfold", "to_ref"]
+__all__ = ["clean_version", "diff_versions", "kfold", "to_ref"]

@@ -177,8 +177,3 @@ def get_encoder(name: str) -> Encoder:
             _ENCODERS[key] = enc
             logger.info("loaded encoder %s (dim %d)", key, enc.dim)
         return enc  # type: ignore[no-any-return]
-
-
-def loaded_encoders() -> list[str]:
-    with _ENC_LOCK:
-        return sorted(_ENCODERS)

@@ -49,10 +49,9 @@ class RequestIdAndBodyLimit:
                     raise _BodyTooLarge(self.max)
             return message
 
-        try:
-            await self.app(scope, limited_receive, send_with_id)
-        except _BodyTooLarge:
-            await self._too_large(send_with_id, rid)
+        # an oversize streamed body raises _BodyTooLarge from receive(); it is an HTTPException,
+        # so the app's own handler answers 413 in the error shape
+        await self.app(scope, limited_receive, send_with_id)
 
     async def _too_large(self, send: Any, rid: str) -> None:
         body = json.dumps(

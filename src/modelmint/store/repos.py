@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, case, delete, func, insert, select, update
+from sqlalchemy import Row, and_, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from modelmint.errors import Conflict, NotFound
@@ -584,11 +584,6 @@ class FeedbackRepo:
             )
             return _rows(c.execute(q))
 
-    def latencies(self, scenario: str) -> list[float]:
-        with self.db.read() as c:
-            q = select(t.predictions.c.latency_ms).where(t.predictions.c.scenario == scenario)
-            return [float(v) for v in c.execute(q).scalars()]
-
 
 class JobRepo:
     def __init__(self, db: Database) -> None:
@@ -702,7 +697,3 @@ class JobRepo:
     def list(self, limit: int = 50) -> list[dict[str, Any]]:
         with self.db.read() as c:
             return _rows(c.execute(select(t.jobs).order_by(t.jobs.c.id.desc()).limit(limit)))
-
-    def purge_finished(self) -> int:
-        with self.db.write() as c:
-            return c.execute(delete(t.jobs).where(t.jobs.c.status.in_(["done", "failed"]))).rowcount
