@@ -89,6 +89,8 @@ def test_errors_share_one_shape(api, ws):
     _shape(
         api.post(URL, content=b"x" * 3_000_000, headers={"Content-Type": "application/json"}), 413
     )
+    chunks = (b"x" * 100_000 for _ in range(30))  # streamed, no Content-Length: counted as it comes
+    _shape(api.post(URL, content=chunks, headers={"Content-Type": "application/json"}), 413)
     _shape(api.post("/v1/feedback", json={"prediction_id": "01NOPE", "label": "pos"}), 404)
     _shape(api.post("/v1/outcomes", json={"prediction_id": "01NOPE", "event": "converted"}), 404)
     _shape(api.get("/v1/nowhere"), 404)
