@@ -111,7 +111,7 @@ def digits_folder():
             counts[y] = counts.get(y, 0) + 1
             folder = root / f"digit{y}"
             folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray((img * 16).astype("uint8")).save(folder / f"{y}_{counts[y]}.png")
+            Image.fromarray((img * 15).astype("uint8")).save(folder / f"{y}_{counts[y]}.png")
         return root
 
     return _digits_folder

@@ -114,6 +114,14 @@ class GateRejected(ModelMintError):
     title = "promotion gate rejected the candidate"
 
 
+class TrainingDiverged(ModelMintError):
+    """The loss became NaN or infinite; nothing is registered."""
+
+    http_status = 422
+    exit_code = 9
+    title = "training diverged"
+
+
 __all__ = [
     "ConfigError",
     "Conflict",
@@ -126,5 +134,6 @@ __all__ = [
     "PaymentRequired",
     "RateLimited",
     "ServiceUnavailable",
+    "TrainingDiverged",
     "Unauthorized",
 ]

@@ -5,6 +5,7 @@ Also the job worker that runs retrains queued over HTTP (the server never trains
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -19,10 +20,10 @@ from typing import Any
 
 from modelmint import data, evaluate, feedback, registry
 from modelmint.errors import InvalidInput, ModelMintError
-from modelmint.modeling import EmbeddingCache, load_model_dir
+from modelmint.modeling import EmbeddingCache, Model, load_model_dir
 from modelmint.settings import Settings
 from modelmint.store import Store, new_id, open_store
-from modelmint.train import TrainConfig, train_text_classifier
+from modelmint.train import TrainConfig, train_model
 from modelmint.types import DatasetRef, EvalReport, ModelRef, TrainResult
 
 logger = logging.getLogger(__name__)
@@ -63,28 +64,53 @@ def train_and_register(
     dataset_version: int | None = None,
     config: TrainConfig | None = None,
     progress: Progress | None = None,
+    tune: int = 0,
 ) -> TrainOutcome:
-    """Train dataset `name` as scenario `name`, evaluate on its frozen test split, register."""
+    """Train dataset `name` as scenario `name`, evaluate on its frozen test split, register.
+
+    With ``tune`` > 0, first run that many Optuna trials on the validation split (the study is
+    stored in the workspace database) and train the final model with the best parameters."""
     config = config or TrainConfig()
     ds = data.to_ref(ws.store.datasets.get(name, dataset_version))
-    if ds.task != "text-classification":
-        raise InvalidInput(
-            f"dataset {ds.ref} is {ds.task}; this version of ModelMint trains text "
-            "classification only - the other task types are stored and audited, and training "
-            "for them is on the way"
-        )
     examples = data.read_examples(ds.path)
     staged = ws.settings.models_dir / name / f".staging-{new_id()}"
-    try:
-        result = train_text_classifier(
+    image_root = ds.path.parent / "images"
+    # a network that is interrupted resumes from its last epoch when the same run comes again
+    run_key = hashlib.sha256(
+        json.dumps([ds.content_hash, config.to_dict()], sort_keys=True).encode()
+    ).hexdigest()[:16]
+    checkpoint = ws.settings.home / "runs" / f"{name}-{run_key}"
+    tuning: dict[str, Any] | None = None
+    if tune > 0:
+        from modelmint.train.tune import tune as run_tune
+
+        config, tuning = run_tune(
             examples,
+            ds.task,
+            config,
+            trials=tune,
+            storage=ws.settings.sqlalchemy_url,
+            study_name=f"{name}-{ds.version}-{config.method}",
+            train_kwargs={"cache": ws.cache, "image_root": image_root},
+            progress=progress,
+        )
+    try:
+        result = train_model(
+            examples,
+            ds.task,
             config,
             staged,
             cache=ws.cache,
             progress=progress,
-            metadata={"dataset": ds.ref, "dataset_hash": ds.content_hash},
+            metadata={
+                "dataset": ds.ref,
+                "dataset_hash": ds.content_hash,
+                **({"tuning": tuning} if tuning else {}),
+            },
+            image_root=image_root,
+            checkpoint=checkpoint,
         )
-        model = load_model_dir(staged)
+        model = load_model(staged, image_root)
         report = evaluate.evaluate_model(
             model,
             examples,
@@ -106,17 +132,29 @@ def train_and_register(
     finally:
         if staged.exists():
             shutil.rmtree(staged, ignore_errors=True)
+    shutil.rmtree(checkpoint, ignore_errors=True)  # registered: nothing left to resume
     return TrainOutcome(mref, report, result, ds)
+
+
+def load_model(path: Path, image_root: Path | None = None) -> Model:
+    """Load a model directory; image models also learn where their dataset's images are."""
+    model = load_model_dir(path)
+    if image_root is not None and hasattr(model, "image_root"):
+        model.image_root = image_root
+    return model
 
 
 def report_dict(report: EvalReport) -> dict[str, Any]:
     return {
         "split": report.split,
+        "task": report.task,
         "n": report.n,
+        "primary": report.primary,
         **report.headline(),
         "per_class": report.per_class,
         "labels": list(report.labels),
         "confusion": report.confusion,
+        **{k: v for k, v in report.extra.items() if k in ("reliability", "residuals")},
     }
 
 
@@ -126,7 +164,10 @@ def evaluate_ref(
     """Score a registered model on the frozen test split of the dataset it was trained on."""
     mref, model = registry.load(ws.store, ref)
     name, version = mref.dataset.split(":")
-    examples = data.read_examples(Path(ws.store.datasets.get(name, int(version))["path"]))
+    ds_path = Path(ws.store.datasets.get(name, int(version))["path"])
+    examples = data.read_examples(ds_path)
+    if hasattr(model, "image_root"):
+        model.image_root = ds_path.parent / "images"
     report = evaluate.evaluate_model(
         model,
         examples,
@@ -176,6 +217,11 @@ def retrain(
     prod_ref = registry.get(ws.store, f"{scenario}:production")
     ds_name, ds_version = prod_ref.dataset.split(":")
     ds_row = ws.store.datasets.get(ds_name, int(ds_version))
+    if ds_row["task"] != "text-classification":
+        raise InvalidInput(
+            f"retraining from feedback covers text classification; '{scenario}' is "
+            f"{ds_row['task']} - add the corrected rows with `modelmint data add` and train again"
+        )
     base = data.read_examples(Path(ds_row["path"]))
     fb, stats = feedback.curate(ws.store, scenario, sorted(ds_row["labels"]))
     seen = {e.text for e in base}

@@ -143,20 +143,42 @@ class EvalReport:
 
     split: str
     n: int
-    accuracy: float
-    macro_precision: float
-    macro_recall: float
-    macro_f1: float
-    per_class: dict[str, dict[str, float]]
-    labels: tuple[str, ...]
-    confusion: list[list[int]]
+    accuracy: float = 0.0
+    macro_precision: float = 0.0
+    macro_recall: float = 0.0
+    macro_f1: float = 0.0
+    per_class: dict[str, dict[str, float]] = field(default_factory=dict)
+    labels: tuple[str, ...] = ()
+    confusion: list[list[int]] = field(default_factory=list)
     predictions: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
     """Probability-based metrics (roc_auc, pr_auc, ece, reliability), bootstrap intervals
     (accuracy_ci95, macro_f1_ci95) and the majority-class baseline, when probabilities were
     given."""
+    task: str = "text-classification"
+    metrics: dict[str, Any] = field(default_factory=dict)
+    """The headline metrics of tasks that are not single-label classification (regression:
+    mae, rmse, r2, mape; multi-label: micro/macro F1; entities: span precision/recall/F1)."""
+    losses: tuple[float, ...] = ()
+    """Per-example loss in split order (0/1 error, absolute error, 1 - sentence F1), for the
+    paired test between two models."""
+    primary: str = "accuracy"
+    """The metric the promotion gate compares."""
+    higher_is_better: bool = True
+
+    def value(self, metric: str | None = None) -> float:
+        m = metric or self.primary
+        if m in self.metrics:
+            return float(self.metrics[m])
+        return float(getattr(self, m))
 
     def headline(self) -> dict[str, Any]:
+        if self.metrics:
+            return {
+                **self.metrics,
+                "n_test": float(self.n),
+                **{k: self.extra[k] for k in ("baseline",) if k in self.extra},
+            }
         out: dict[str, Any] = {
             "accuracy": self.accuracy,
             "macro_precision": self.macro_precision,
@@ -172,9 +194,17 @@ class EvalReport:
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
+    """One model output. Classification fills ``label``/``score``/``scores``; multi-label adds
+    ``labels`` (every label over its threshold); regression puts the number in ``value`` (and
+    its text in ``label``); token classification lists ``entities`` (type, text, start, end in
+    tokens)."""
+
     label: str
     score: float
     scores: dict[str, float]
+    value: float | None = None
+    labels: tuple[str, ...] = ()
+    entities: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, order=True)

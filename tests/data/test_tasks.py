@@ -110,14 +110,3 @@ def test_numeric_label_is_inferred_as_regression_and_said(ws, tmp_path, review_r
         _add(ws, "r2", path, task="text-classification")
     with pytest.raises(InvalidInput, match="unknown --task"):
         _add(ws, "r3", path, task="vision")
-
-
-def test_training_other_tasks_says_what_to_do(ws, tmp_path):
-    from sklearn.datasets import load_wine
-
-    from modelmint.pipeline import train_and_register
-
-    path, _ = _sklearn_csv(tmp_path / "wine.csv", load_wine)
-    _add(ws, "wine", path, label="target", features=["all"])
-    with pytest.raises(InvalidInput, match="tabular-classification"):
-        train_and_register(ws, "wine")

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from modelmint import data, evaluate, registry
-from modelmint.errors import Conflict, InvalidInput, NotFound
+from modelmint.errors import ConfigError, Conflict, InvalidInput, NotFound
 from modelmint.pipeline import evaluate_ref, train_and_register
 from modelmint.train import TrainConfig
 from modelmint.types import EvalReport
@@ -103,8 +103,13 @@ def test_unknown_refs_and_bad_config(ws, trained):
         registry.get(ws.store, "Reviews One")
     with pytest.raises(NotFound, match="data list"):
         train_and_register(ws, "nosuch")
-    with pytest.raises(InvalidInput, match="--method head"):
-        TrainConfig(method="lora")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="head, lora or full"):
+        TrainConfig(method="adapter")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="cannot be fine-tuned.*all-MiniLM-L6-v2"):
+        train_and_register(ws, "reviews", config=TrainConfig(method="lora"))
+    with pytest.raises(ConfigError, match="multilingual-e5-small, all-MiniLM-L6-v2"):
+        train_and_register(ws, "reviews", config=TrainConfig(base_model="/no/such/model"))
+    assert [m.version for m in registry.list_models(ws.store, "reviews")] == [1]
 
 
 def test_corrupt_artifact_is_refused(ws, trained):

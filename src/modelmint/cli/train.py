@@ -11,6 +11,42 @@ from modelmint.cli._common import JsonOpt, console, print_json, progress_ui, sta
 
 def print_report(report, title: str) -> None:
     ex = report.extra
+    if report.metrics:  # regression, multi-label, entities
+        rows = []
+        for k, v in report.metrics.items():
+            if isinstance(v, list):
+                continue
+            ci = report.metrics.get(f"{k}_ci95")
+            shown = "-" if v is None else f"{v:.4f}"
+            rows.append([k, shown + (f" (95% CI {ci[0]:.4f}-{ci[1]:.4f})" if ci else "")])
+        if "baseline" in ex:
+            b = ex["baseline"]
+            rows.append(
+                [
+                    f"baseline: {b['predicts']}",
+                    ", ".join(f"{k} {v:.4f}" for k, v in b.items() if k != "predicts"),
+                ]
+            )
+        rows.append(["test examples", report.n])
+        console.print(table(title, ["metric", "value"], rows))
+        if report.per_class:
+            console.print(
+                table(
+                    "Per label / entity type",
+                    ["label", "precision", "recall", "f1", "support"],
+                    [
+                        [
+                            lab,
+                            f"{m['precision']:.3f}",
+                            f"{m['recall']:.3f}",
+                            f"{m['f1']:.3f}",
+                            m["support"],
+                        ]
+                        for lab, m in report.per_class.items()
+                    ],
+                )
+            )
+        return
 
     def ci(key: str) -> str:
         return f" (95% CI {ex[key][0]:.4f}-{ex[key][1]:.4f})" if key in ex else ""
@@ -70,11 +106,38 @@ def train(
         ),
     ] = "multilingual-e5-small",
     method: Annotated[
-        str, typer.Option("--method", help="head: frozen encoder + trained head.")
+        str,
+        typer.Option(
+            "--method",
+            help="Text classification: head (frozen encoder + trained head, fast), lora "
+            "(LoRA adapters via peft) or full (full fine-tune); lora/full need "
+            "--base-model all-MiniLM-L6-v2 or a transformers model. Other tasks pick their "
+            "own model: LightGBM (tabular), CRF (entities), CNN (images).",
+        ),
     ] = "head",
     max_tokens: Annotated[
         int, typer.Option("--max-tokens", help="Truncate inputs to this many tokens.")
     ] = 128,
+    epochs: Annotated[
+        int, typer.Option("--epochs", help="Most epochs (lora/full/cnn); 0 = method default.")
+    ] = 0,
+    learning_rate: Annotated[
+        float, typer.Option("--learning-rate", help="0 = the method's default.")
+    ] = 0.0,
+    patience: Annotated[
+        int, typer.Option("--patience", help="Early stopping patience on validation.")
+    ] = 3,
+    class_weight: Annotated[
+        str, typer.Option("--class-weight", help="balanced or none.")
+    ] = "balanced",
+    tune: Annotated[
+        int,
+        typer.Option(
+            "--tune",
+            help="Optuna trials of hyperparameter search on the validation split (the study is "
+            "stored in the database); 0 = off.",
+        ),
+    ] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     promote: Annotated[
         bool, typer.Option("--promote", help="Promote to production after training.")
@@ -87,10 +150,19 @@ def train(
     from modelmint.train import TrainConfig
 
     ws = state(ctx).workspace()
-    config = TrainConfig(base_model=base_model, method=method, max_tokens=max_tokens, seed=seed)  # type: ignore[arg-type]
+    config = TrainConfig(
+        base_model=base_model,
+        method=method,  # type: ignore[arg-type]
+        max_tokens=max_tokens,
+        seed=seed,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        patience=patience,
+        class_weight=class_weight,  # type: ignore[arg-type]
+    )
     with progress_ui(not as_json) as progress:
         out = train_and_register(
-            ws, name, dataset_version=dataset_version, config=config, progress=progress
+            ws, name, dataset_version=dataset_version, config=config, progress=progress, tune=tune
         )
     if promote:
         registry.promote(ws.store, out.model.ref, reason="modelmint train --promote")
@@ -111,9 +183,15 @@ def train(
         )
         return
     print_report(out.report, f"{out.model.ref} on the frozen test split of {out.dataset.ref}")
+    cached = out.train.embed_cache_hits + out.train.embed_cache_misses
     console.print(
-        f"[green]registered[/] [bold]{out.model.ref}[/] in {out.train.seconds:.1f}s "
-        f"(embeddings: {out.train.embed_cache_hits} cached, {out.train.embed_cache_misses} computed)"
+        f"[green]registered[/] [bold]{out.model.ref}[/] in {out.train.seconds:.1f}s"
+        + (
+            f" (embeddings: {out.train.embed_cache_hits} cached, "
+            f"{out.train.embed_cache_misses} computed)"
+            if cached
+            else ""
+        )
     )
     if promote:
         console.print(f"[green]promoted[/] {out.model.ref} to production")

@@ -33,19 +33,33 @@ def mcnemar_exact(b: int, c: int) -> float:
     return float(binomtest(b, b + c, 0.5).pvalue)
 
 
+def wilcoxon_p(a: list[float], b: list[float]) -> float:
+    """Two-sided Wilcoxon signed-rank p-value for paired per-example losses."""
+    from scipy.stats import wilcoxon
+
+    d = [x - y for x, y in zip(a, b, strict=True)]
+    if not any(d):
+        return 1.0
+    return float(wilcoxon(a, b, zero_method="wilcox").pvalue)
+
+
 def gate(
     candidate: EvalReport,
     production: EvalReport | None,
-    y_true: list[str],
+    y_true: list[str] | None = None,
     *,
-    metric: str = "accuracy",
+    metric: str | None = None,
     min_improvement: float = 0.0,
 ) -> GateDecision:
-    """Promote iff candidate[metric] - production[metric] > min_improvement.
+    """Promote iff the candidate beats production on the primary metric by more than
+    `min_improvement` (accuracy for classification, MAE for regression - lower is better -,
+    micro F1 for multi-label, span F1 for entities).
 
-    Both reports must come from the same frozen split (same examples, same order). The paired
-    McNemar test is reported as evidence of whether the difference is more than noise."""
-    cand = float(getattr(candidate, metric))
+    Both reports must come from the same frozen split (same examples, same order). A paired
+    test is reported as evidence of whether the difference is more than noise: exact McNemar on
+    right/wrong for classification, Wilcoxon signed-rank on per-example losses otherwise."""
+    metric = metric or candidate.primary
+    cand = candidate.value(metric)
     if production is None:
         return GateDecision(
             True,
@@ -58,32 +72,37 @@ def gate(
         )
     if production.n != candidate.n:
         raise ValueError("gate needs both models scored on the same frozen split")
-    prod = float(getattr(production, metric))
+    prod = production.value(metric)
+    better = candidate.higher_is_better
     delta = round(cand - prod, 6)
-    cand_right = [p == t for p, t in zip(candidate.predictions, y_true, strict=True)]
-    prod_right = [p == t for p, t in zip(production.predictions, y_true, strict=True)]
-    only_cand = sum(1 for a, b in zip(cand_right, prod_right, strict=True) if a and not b)
-    only_prod = sum(1 for a, b in zip(cand_right, prod_right, strict=True) if b and not a)
-    p = mcnemar_exact(only_cand, only_prod)
-    promote = delta > min_improvement
+    gain = delta if better else -delta
+    discordant: dict[str, int] = {}
+    if candidate.losses and production.losses and set(candidate.losses) <= {0.0, 1.0}:
+        only_cand = sum(
+            1 for a, b in zip(candidate.losses, production.losses, strict=True) if a < b
+        )
+        only_prod = sum(
+            1 for a, b in zip(candidate.losses, production.losses, strict=True) if b < a
+        )
+        p = mcnemar_exact(only_cand, only_prod)
+        test = "McNemar"
+        discordant = {"candidate_only_right": only_cand, "production_only_right": only_prod}
+    elif candidate.losses and production.losses:
+        p = wilcoxon_p(list(candidate.losses), list(production.losses))
+        test = "Wilcoxon"
+    else:
+        p, test = 1.0, "no paired test"
+    promote = gain > min_improvement
     evidence = "significant" if p < 0.05 else "not significant"
+    direction = "" if better else " (lower is better)"
     if promote:
         reason = (
-            f"{metric} {cand:.4f} vs production {prod:.4f} (+{delta:.4f} > {min_improvement}); "
-            f"McNemar p={p:.3g} ({evidence} at 0.05)"
+            f"{metric}{direction} {cand:.4f} vs production {prod:.4f} (improves by {gain:.4f} > "
+            f"{min_improvement}); {test} p={p:.3g} ({evidence} at 0.05)"
         )
     else:
         reason = (
-            f"{metric} {cand:.4f} vs production {prod:.4f} ({delta:+.4f}, needs > "
-            f"+{min_improvement}); stays a candidate. McNemar p={p:.3g} ({evidence} at 0.05)"
+            f"{metric}{direction} {cand:.4f} vs production {prod:.4f} (improves by {gain:+.4f}, "
+            f"needs > +{min_improvement}); stays a candidate. {test} p={p:.3g} ({evidence} at 0.05)"
         )
-    return GateDecision(
-        promote,
-        reason,
-        metric,
-        cand,
-        prod,
-        delta,
-        p,
-        {"candidate_only_right": only_cand, "production_only_right": only_prod},
-    )
+    return GateDecision(promote, reason, metric, cand, prod, delta, p, discordant)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from modelmint.modeling import EmbeddingCache, LoadedModel
+from modelmint.modeling import REGRESSION, EmbeddingCache, Model
 from modelmint.types import EvalReport, Example
 
 
@@ -52,6 +53,7 @@ def classification_report(
         labels=tuple(labels),
         confusion=confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         predictions=tuple(y_pred),
+        losses=tuple(float(p != t) for p, t in zip(y_pred, y_true, strict=True)),
         extra=_extra(list(y_true), list(y_pred), labels, proba, seed),
     )
 
@@ -133,19 +135,167 @@ def _extra(
     return out
 
 
+def regression_report(
+    y_true: np.ndarray, y_pred: np.ndarray, split: str = "test", seed: int = 0
+) -> EvalReport:
+    """MAE, RMSE, R², MAPE (over non-zero targets), bootstrap 95% interval of MAE, the
+    mean-predicting baseline, and residuals for the plot."""
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    n = len(y_true)
+    err = np.abs(y_true - y_pred)
+    nz = y_true != 0
+    metrics: dict[str, Any] = {
+        "mae": round(float(mean_absolute_error(y_true, y_pred)), 6) if n else 0.0,
+        "rmse": round(float(np.sqrt(mean_squared_error(y_true, y_pred))), 6) if n else 0.0,
+        "r2": round(float(r2_score(y_true, y_pred)), 6) if n > 1 else 0.0,
+        "mape": round(float(np.mean(err[nz] / np.abs(y_true[nz]))), 6) if nz.any() else None,
+    }
+    extra: dict[str, Any] = {}
+    if n:
+        rng = np.random.default_rng(seed)
+        maes = err[rng.integers(0, n, size=(1000, n))].mean(axis=1)
+        metrics["mae_ci95"] = [
+            round(float(np.percentile(maes, 2.5)), 4),
+            round(float(np.percentile(maes, 97.5)), 4),
+        ]
+        base = np.full(n, y_true.mean())
+        extra["baseline"] = {
+            "predicts": "the mean",
+            "mae": round(float(np.abs(y_true - base).mean()), 6),
+            "rmse": round(float(np.sqrt(((y_true - base) ** 2).mean())), 6),
+        }
+        k = min(n, 2000)
+        extra["residuals"] = {
+            "predicted": [round(float(v), 4) for v in y_pred[:k]],
+            "actual": [round(float(v), 4) for v in y_true[:k]],
+        }
+    return EvalReport(
+        split=split,
+        n=n,
+        task="regression",
+        metrics=metrics,
+        extra=extra,
+        losses=tuple(float(e) for e in err),
+        primary="mae",
+        higher_is_better=False,
+        predictions=tuple(f"{v:.6g}" for v in y_pred),
+    )
+
+
+def multilabel_report(
+    y_true: list[tuple[str, ...]],
+    proba: np.ndarray,
+    labels: list[str],
+    thresholds: list[float],
+    split: str = "test",
+) -> EvalReport:
+    from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+    t = np.array([[lab in row for lab in labels] for row in y_true], dtype=bool)
+    pred = proba >= np.array(thresholds)
+    p, r, f, s = precision_recall_fscore_support(t, pred, average=None, zero_division=0)
+    metrics = {
+        "micro_f1": round(float(f1_score(t, pred, average="micro", zero_division=0)), 6),
+        "macro_f1": round(float(f1_score(t, pred, average="macro", zero_division=0)), 6),
+        "subset_accuracy": round(float((t == pred).all(axis=1).mean()) if len(t) else 0.0, 6),
+        "hamming_loss": round(float((t != pred).mean()) if len(t) else 0.0, 6),
+    }
+    per_class = {
+        lab: {
+            "precision": round(float(p[i]), 6),
+            "recall": round(float(r[i]), 6),
+            "f1": round(float(f[i]), 6),
+            "support": int(s[i]),
+        }
+        for i, lab in enumerate(labels)
+    }
+    return EvalReport(
+        split=split,
+        n=len(t),
+        task="multi-label",
+        metrics=metrics,
+        per_class=per_class,
+        labels=tuple(labels),
+        losses=tuple(float(v) for v in (t != pred).mean(axis=1)),
+        primary="micro_f1",
+        predictions=tuple(
+            ",".join(lab for lab, on in zip(labels, row, strict=True) if on) for row in pred
+        ),
+    )
+
+
+def entity_report(
+    y_true: list[list[str]], y_pred: list[list[str]], split: str = "test"
+) -> EvalReport:
+    """Span-level precision/recall/F1 (conlleval rules, seqeval), overall and per entity type."""
+    from seqeval.metrics import f1_score
+
+    from modelmint.modeling.tokens import span_f1
+
+    scores = span_f1(y_true, y_pred)
+    per_sentence = [
+        1.0 - (f1_score([t], [p], zero_division=1) if any(x != "O" for x in t + p) else 1.0)
+        for t, p in zip(y_true, y_pred, strict=True)
+    ]
+    return EvalReport(
+        split=split,
+        n=len(y_true),
+        task="token-classification",
+        metrics={
+            "span_precision": scores["precision"],
+            "span_recall": scores["recall"],
+            "span_f1": scores["f1"],
+        },
+        per_class={
+            k: {
+                "precision": v["precision"],
+                "recall": v["recall"],
+                "f1": v["f1-score"],
+                "support": int(v["support"]),
+            }
+            for k, v in scores["per_type"].items()
+        },
+        labels=tuple(sorted(scores["per_type"])),
+        losses=tuple(per_sentence),
+        primary="span_f1",
+    )
+
+
 def evaluate_model(
-    model: LoadedModel,
+    model: Model,
     examples: Sequence[Example],
     *,
     split: str = "test",
     cache: EmbeddingCache | None = None,
     progress=None,
 ) -> EvalReport:
-    """Predict every example of `split` and score the predictions."""
+    """Predict every example of `split` and score the predictions the way its task needs."""
     rows = [e for e in examples if e.split == split]
-    x = model.embed([e.text for e in rows], cache, progress=progress)
-    proba = model.proba_from_embeddings(x)
-    preds = model.predictions_from_proba(proba)
+    inputs = [model.input_of(e) for e in rows]
+    task = model.task
+    if task == "token-classification":
+        from modelmint.modeling.tokens import to_chars
+
+        out = model.outputs(inputs, cache, progress=progress)
+        truth = [
+            to_chars(list(e.tokens), list(e.tags))[1]
+            if model.config.get("tokenization") == "chars"
+            else list(e.tags)
+            for e in rows
+        ]
+        return entity_report(truth, [list(tags) for _, tags in out], split=split)
+    out = model.outputs(inputs, cache, progress=progress)
+    if task in REGRESSION:
+        return regression_report(np.array([float(e.target) for e in rows]), out, split=split)
+    if task == "multi-label":
+        thresholds = model.config.get("thresholds") or [0.5] * len(model.labels)
+        return multilabel_report(
+            [e.labels for e in rows], out, model.labels, thresholds, split=split
+        )
+    proba = out
+    preds = model.to_predictions(proba)
     y_true = [e.label for e in rows]
     labels = sorted(set(model.labels) | set(y_true))
     if labels != list(model.labels):  # a test label the model never saw: no column for it
@@ -153,4 +303,7 @@ def evaluate_model(
         for j, lab in enumerate(model.labels):
             full[:, labels.index(lab)] = proba[:, j]
         proba = full
-    return classification_report(y_true, [p.label for p in preds], labels, split=split, proba=proba)
+    report = classification_report(
+        y_true, [p.label for p in preds], labels, split=split, proba=proba
+    )
+    return replace(report, task=task)

@@ -177,3 +177,15 @@ def get_encoder(name: str) -> Encoder:
             _ENCODERS[key] = enc
             logger.info("loaded encoder %s (dim %d)", key, enc.dim)
         return enc  # type: ignore[no-any-return]
+
+
+def hf_path(name: str) -> str:
+    """Where transformers loads `name` from: the bundled MiniLM's directory, or the name itself
+    (a local directory or a hub id). The 4-bit e5 cannot be fine-tuned."""
+    key = canonical_name(name)
+    if key == E5_SMALL:
+        raise InvalidInput(
+            f"{E5_SMALL} ships as a 4-bit embedding engine and cannot be fine-tuned; use "
+            f"--base-model {MINILM} (or a transformers model directory) with --method lora/full"
+        )
+    return _minilm_path() if key == MINILM else key

@@ -3,8 +3,10 @@
 ::
 
     model/
-      config.json        task, labels, base model, max_tokens, TrainConfig, dataset, metrics
-      head.safetensors   classification head: weight (k x d), bias (k,)
+      config.json        kind, task, labels, base model, TrainConfig, dataset, metrics
+      head.safetensors   tensors (a linear head's weight and bias, a CNN's weights, ...)
+      <other files>      kind-specific, in open formats: LightGBM's model.txt, a CRF's
+                         crfsuite model, a fine-tuned transformer in safetensors
       manifest.json      sha256 of every other file (verified on load)
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from modelmint.errors import ConfigError, NotFound
-from modelmint.modeling.cache import EmbeddingCache, embed_with_cache
-from modelmint.modeling.encoders import Encoder, get_encoder
-from modelmint.types import Prediction
+from modelmint.modeling.base import Model
 
 CONFIG = "config.json"
 HEAD = "head.safetensors"
@@ -38,25 +38,37 @@ def _sha256(path: Path) -> str:
 
 
 def save_model_dir(
-    out: Path, *, weight: np.ndarray, bias: np.ndarray, config: dict[str, Any]
+    out: Path,
+    *,
+    config: dict[str, Any],
+    tensors: dict[str, np.ndarray] | None = None,
+    weight: np.ndarray | None = None,
+    bias: np.ndarray | None = None,
 ) -> str:
-    """Write config, head and manifest into `out`. Returns the directory's checksum."""
+    """Write config, tensors and manifest into `out` (other files the trainer wrote there are
+    covered by the manifest too). Returns the directory's checksum."""
     out.mkdir(parents=True, exist_ok=True)
-    save_file(
-        {
-            "weight": np.ascontiguousarray(weight, np.float32),
-            "bias": np.ascontiguousarray(bias, np.float32),
-        },
-        str(out / HEAD),
-        metadata={"format": "modelmint-linear-head-v1"},
-    )
+    tensors = dict(tensors or {})
+    if weight is not None:
+        tensors["weight"] = weight
+    if bias is not None:
+        tensors["bias"] = bias
+    if tensors:
+        save_file(
+            {k: np.ascontiguousarray(v) for k, v in tensors.items()},
+            str(out / HEAD),
+            metadata={"format": "modelmint-tensors-v1"},
+        )
+    config = {"kind": "linear-head", **config}
     (out / CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False, sort_keys=True))
     return write_manifest(out)
 
 
 def write_manifest(out: Path) -> str:
     files = {
-        p.name: _sha256(p) for p in sorted(out.iterdir()) if p.is_file() and p.name != MANIFEST
+        str(p.relative_to(out)): _sha256(p)
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
     }
     (out / MANIFEST).write_text(json.dumps({"files": files}, indent=2, sort_keys=True))
     return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
@@ -79,61 +91,31 @@ def verify(out: Path) -> str:
     return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
 
 
-@dataclass
-class LoadedModel:
-    """A model ready to predict: the shared encoder plus its own small head."""
-
-    path: Path
-    config: dict[str, Any]
-    encoder: Encoder
-    weight: np.ndarray
-    bias: np.ndarray
-
-    @property
-    def labels(self) -> list[str]:
-        return list(self.config["labels"])
-
-    @property
-    def max_tokens(self) -> int:
-        return int(self.config["max_tokens"])
-
-    def embed(
-        self, texts: list[str], cache: EmbeddingCache | None = None, progress=None
-    ) -> np.ndarray:
-        return embed_with_cache(self.encoder, texts, self.max_tokens, cache, progress=progress)[0]
-
-    def proba_from_embeddings(self, x: np.ndarray) -> np.ndarray:
-        logits = x @ self.weight.T + self.bias
-        logits -= logits.max(axis=1, keepdims=True)
-        e = np.exp(logits)
-        return e / e.sum(axis=1, keepdims=True)
-
-    def predict(self, texts: list[str], cache: EmbeddingCache | None = None) -> list[Prediction]:
-        return self.predictions_from_proba(self.proba_from_embeddings(self.embed(texts, cache)))
-
-    def predictions_from_proba(self, proba: np.ndarray) -> list[Prediction]:
-        labels = self.labels
-        out = []
-        for row in proba:
-            i = int(row.argmax())
-            out.append(
-                Prediction(
-                    label=labels[i],
-                    score=float(row[i]),
-                    scores={lab: float(p) for lab, p in zip(labels, row, strict=True)},
-                )
-            )
-        return out
+Loader = Callable[[Path, dict[str, Any], dict[str, np.ndarray]], Model]
 
 
-def load_model_dir(path: Path) -> LoadedModel:
+def _loaders() -> dict[str, Loader]:
+    # imported here so that a kind's heavy dependency (lightgbm, torch) loads only when used
+    from modelmint.modeling import finetuned, tabular, text, tokens, vision
+
+    return {
+        "linear-head": text.load_text_head,
+        "lightgbm": tabular.load_tabular,
+        "crf": tokens.load_crf,
+        "cnn": vision.load_cnn,
+        "transformer": finetuned.load_finetuned,
+    }
+
+
+def load_model_dir(path: Path) -> Model:
     verify(path)
     config = json.loads((path / CONFIG).read_text())
-    tensors = load_file(str(path / HEAD))
-    return LoadedModel(
-        path=path,
-        config=config,
-        encoder=get_encoder(config["base_model"]),
-        weight=tensors["weight"],
-        bias=tensors["bias"],
-    )
+    tensors = load_file(str(path / HEAD)) if (path / HEAD).is_file() else {}
+    kind = config.get("kind", "linear-head")
+    loader = _loaders().get(kind)
+    if loader is None:
+        raise ConfigError(
+            f"model {path} is of kind '{kind}', which this version of ModelMint cannot load; "
+            "upgrade ModelMint"
+        )
+    return loader(path, config, tensors)

@@ -7,6 +7,7 @@ import getpass
 import json
 import os
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,20 @@ def actor() -> str:
         return "unknown"
 
 
+def code_version() -> str:
+    """ModelMint's version, plus the git commit when running from a checkout."""
+    from modelmint import __version__
+
+    root = Path(__file__).resolve().parents[3]
+    try:
+        head = (root / ".git" / "HEAD").read_text().strip()
+        if head.startswith("ref: "):
+            head = (root / ".git" / head[5:]).read_text().strip()
+        return f"{__version__}+g{head[:12]}"
+    except OSError:
+        return __version__
+
+
 def _to_ref(store: Store, row: dict[str, Any]) -> ModelRef:
     aliases = tuple(
         a["alias"] for a in store.models.aliases(row["name"]) if a["version"] == row["version"]
@@ -70,6 +85,14 @@ def register(
     """Move a freshly trained model directory into the registry as the next version of `name`."""
     config = json.loads((staged_dir / "config.json").read_text())
     config["metrics"] = metrics
+    config["lineage"] = {
+        "dataset": config.get("dataset"),
+        "dataset_hash": config.get("dataset_hash"),
+        "base_model": config.get("base_model"),
+        "code_version": code_version(),
+        "created_by": actor(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     (staged_dir / "config.json").write_text(
         json.dumps(config, indent=2, ensure_ascii=False, sort_keys=True)
     )
@@ -108,8 +131,9 @@ def register(
         except BaseException:
             os.replace(final, staged_dir)
             raise
-        for p in final.iterdir():
-            p.chmod(0o444)  # immutable by convention; the manifest catches any change
+        for p in final.rglob("*"):
+            if p.is_file():
+                p.chmod(0o444)  # immutable by convention; the manifest catches any change
         return _to_ref(store, row)
     raise Conflict(f"could not register {name}: too many concurrent registrations; retry")
 

@@ -1,0 +1,65 @@
+"""A fine-tuned transformer classifier (method lora, merged into the weights, or full), stored
+with save_pretrained in safetensors under ``encoder/`` together with its tokenizer."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelmint.modeling.base import Model, softmax
+from modelmint.modeling.text import _SEGMENT, MAX_SEGMENTS
+
+ENCODER_DIR = "encoder"
+
+
+class FineTunedModel(Model):
+    kind = "transformer"
+
+    def __init__(self, path: Path, config: dict[str, Any]) -> None:
+        super().__init__(path, config)
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self._torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path / ENCODER_DIR))
+        self.net = AutoModelForSequenceClassification.from_pretrained(str(path / ENCODER_DIR))
+        self.net.eval()
+        self._lock = threading.Lock()
+
+    def outputs(self, inputs: list[Any], cache: Any = None, progress: Any = None) -> Any:
+        torch = self._torch
+        texts = list(inputs)
+        out = []
+        with self._lock, torch.inference_mode():
+            for i in range(0, len(texts), 32):
+                enc = self.tokenizer(
+                    texts[i : i + 32],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_tokens,
+                    return_tensors="pt",
+                )
+                out.append(self.net(**enc).logits.float().numpy())
+                if progress:
+                    progress(min(i + 32, len(texts)), len(texts))
+        logits = np.concatenate(out) if out else np.zeros((0, len(self.labels)))
+        return softmax(logits.astype(np.float64) / float(self.config.get("temperature", 1.0)))
+
+    def explain(self, value: Any, top_k: int = 8) -> list[dict[str, Any]]:
+        text = str(value)
+        spans = [m.span() for m in _SEGMENT.finditer(text)][:MAX_SEGMENTS]
+        out = self.outputs([text] + [text[:a] + " " + text[b:] for a, b in spans])
+        k = int(np.argmax(out[0]))
+        deltas = out[0, k] - out[1:, k]
+        ranked = sorted(range(len(spans)), key=lambda j: -abs(float(deltas[j])))[:top_k]
+        return [
+            {"feature": text[spans[j][0] : spans[j][1]], "weight": round(float(deltas[j]), 6)}
+            for j in ranked
+        ]
+
+
+def load_finetuned(path: Path, config: dict[str, Any], tensors: dict[str, np.ndarray]) -> Model:
+    return FineTunedModel(path, config)

@@ -1,0 +1,187 @@
+"""Fine-tuning a transformers encoder for text classification: LoRA adapters through peft
+(merged into the weights when training ends, so serving runs one plain model) or full
+fine-tuning, through the shared training loop."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelmint.errors import ConfigError, InvalidInput
+from modelmint.modeling import save_model_dir
+from modelmint.modeling.encoders import hf_path
+from modelmint.modeling.finetuned import ENCODER_DIR
+from modelmint.train import loop
+from modelmint.train.config import TrainConfig
+from modelmint.train.head import Progress, fit_temperature, split_examples
+from modelmint.types import Example, TrainResult
+
+
+def finetune_text(
+    examples: list[Example],
+    config: TrainConfig,
+    out_dir: Path,
+    *,
+    progress: Progress | None = None,
+    metadata: dict[str, Any] | None = None,
+    checkpoint: Path | None = None,
+) -> TrainResult:
+    try:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    except ImportError as exc:
+        raise ConfigError(
+            "--method lora/full needs PyTorch and transformers; `pip install 'modelmint[demo]' "
+            "torch==2.13.0`"
+        ) from exc
+    started = time.perf_counter()
+    loop.seed_everything(config.seed)
+    train, val = split_examples(examples)
+    labels = sorted({e.label for e in train})
+    if len(labels) < 2:
+        raise InvalidInput(
+            "the train split has fewer than two classes; add examples of every class"
+        )
+    index = {lab: i for i, lab in enumerate(labels)}
+    val = [e for e in val if e.label in index]
+    path = hf_path(config.base_model)
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+        net = AutoModelForSequenceClassification.from_pretrained(
+            path,
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id=index,
+        )
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot load base model '{config.base_model}' for fine-tuning: {exc}. Use "
+            "all-MiniLM-L6-v2 or a local transformers model directory"
+        ) from exc
+    trainable = None
+    if config.method == "lora":
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        net = get_peft_model(
+            net,
+            LoraConfig(
+                task_type=TaskType.SEQ_CLS,
+                r=config.lora_r,
+                lora_alpha=2 * config.lora_r,
+                lora_dropout=0.1,
+                target_modules=["query", "key", "value", "dense"],
+            ),
+        )
+        trainable = [p for p in net.parameters() if p.requires_grad]
+
+    def encode(rows: list[Example]) -> dict[str, Any]:
+        return tok(
+            [e.text for e in rows],
+            padding="max_length",
+            truncation=True,
+            max_length=config.max_tokens,
+            return_tensors="pt",
+        )
+
+    # sort by length inside each batch to waste less padding
+    enc_train = encode(train)
+    y_train = torch.tensor([index[e.label] for e in train])
+    enc_val = encode(val)
+    y_val = np.array([index[e.label] for e in val])
+    bs = config.batch_size
+    steps = (len(train) + bs - 1) // bs
+
+    def trim(d: dict[str, Any]) -> dict[str, Any]:
+        n = int(d["attention_mask"].sum(1).max())
+        return {k: v[:, :n] for k, v in d.items()}
+
+    def batches(epoch: int):
+        g = torch.Generator().manual_seed(config.seed * 1000 + epoch)
+        perm = torch.randperm(len(train), generator=g)
+        for i in range(0, len(train), bs):
+            idx = perm[i : i + bs]
+            yield trim({k: v[idx] for k, v in enc_train.items()}), y_train[idx]
+
+    def val_logits() -> np.ndarray:
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(val), 64):
+                b = trim({k: v[i : i + 64].to(loop.device()) for k, v in enc_val.items()})
+                out.append(net(**b).logits.float().cpu().numpy())
+        return np.concatenate(out)
+
+    def evaluate() -> float:
+        from sklearn.metrics import f1_score
+
+        return float(f1_score(y_val, val_logits().argmax(1), average="macro", zero_division=0))
+
+    default_lr = 5e-4 if config.method == "lora" else 5e-5
+    state = loop.fit(
+        net,
+        batches=batches,
+        steps_per_epoch=steps,
+        evaluate=evaluate,
+        forward=lambda n, inp: n(**inp).logits,
+        config=config,
+        lr=config.learning_rate or default_lr,
+        weight=loop.class_weights(y_train.numpy(), len(labels), config.class_weight),
+        progress=progress,
+        checkpoint=checkpoint,
+        trainable=trainable,
+        epochs=config.epochs_for(3),
+    )
+    logits = val_logits()
+    temperature, nll_before, nll_after = fit_temperature(logits, y_val)
+    acc = float((logits.argmax(1) == y_val).mean())
+    if config.method == "lora":
+        net = net.merge_and_unload()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    net.save_pretrained(str(out_dir / ENCODER_DIR), safe_serialization=True)
+    tok.save_pretrained(str(out_dir / ENCODER_DIR))
+    loop.plot_curve(
+        state["curve"],
+        "epoch",
+        ["train_loss", "validation_score"],
+        out_dir / "learning_curve.png",
+        f"{config.method}: loss and validation macro F1",
+    )
+    validation = {
+        "accuracy": round(acc, 6),
+        "macro_f1": round(float(state["best"]), 6),
+        "best_epoch": state["best_epoch"],
+        "temperature": round(temperature, 4),
+        "nll_before_calibration": round(nll_before, 4),
+        "nll_after_calibration": round(nll_after, 4),
+    }
+    save_model_dir(
+        out_dir,
+        config={
+            "format": "modelmint-model-v1",
+            "kind": "transformer",
+            "task": "text-classification",
+            "labels": labels,
+            "base_model": config.base_model,
+            "max_tokens": config.max_tokens,
+            "temperature": temperature,
+            "train_config": config.to_dict(),
+            "validation": validation,
+            "learning_curve": state["curve"],
+            "resumed": state["resumed"],
+            "n_train": len(train),
+            "n_validation": len(val),
+            **(metadata or {}),
+        },
+    )
+    return TrainResult(
+        model_dir=out_dir,
+        labels=tuple(labels),
+        n_train=len(train),
+        n_validation=len(val),
+        validation_metrics=validation,
+        seconds=time.perf_counter() - started,
+        embed_cache_hits=0,
+        embed_cache_misses=0,
+    )
