@@ -89,7 +89,7 @@ def train_and_register(
             ds.task,
             config,
             trials=tune,
-            storage=ws.settings.sqlalchemy_url,
+            storage=ws.store.db.tuning_storage(),
             study_name=f"{name}-{ds.version}-{config.method}",
             train_kwargs={"cache": ws.cache, "image_root": image_root},
             progress=progress,

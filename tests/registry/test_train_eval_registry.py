@@ -105,9 +105,9 @@ def test_unknown_refs_and_bad_config(ws, trained):
         train_and_register(ws, "nosuch")
     with pytest.raises(InvalidInput, match="head, lora or full"):
         TrainConfig(method="adapter")  # type: ignore[arg-type]
-    with pytest.raises(InvalidInput, match="cannot be fine-tuned.*all-MiniLM-L6-v2"):
+    with pytest.raises(InvalidInput, match=r"cannot be fine-tuned.*all-MiniLM-L6-v2"):
         train_and_register(ws, "reviews", config=TrainConfig(method="lora"))
-    with pytest.raises(ConfigError, match="multilingual-e5-small, all-MiniLM-L6-v2"):
+    with pytest.raises(ConfigError, match=r"multilingual-e5-small, all-MiniLM-L6-v2"):
         train_and_register(ws, "reviews", config=TrainConfig(base_model="/no/such/model"))
     assert [m.version for m in registry.list_models(ws.store, "reviews")] == [1]
 

@@ -114,6 +114,7 @@ class HFEncoder:
                 "`pip install 'modelmint[demo]' torch==2.13.0`"
             ) from exc
         self.name = name
+        quiet_transformers()
         try:
             self._tok = AutoTokenizer.from_pretrained(path)
             self._model = AutoModel.from_pretrained(path)
@@ -189,3 +190,11 @@ def hf_path(name: str) -> str:
             f"--base-model {MINILM} (or a transformers model directory) with --method lora/full"
         )
     return _minilm_path() if key == MINILM else key
+
+
+def quiet_transformers() -> None:
+    """Keep transformers' load reports and progress bars off stdout (it carries --json)."""
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()

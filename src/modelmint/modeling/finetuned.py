@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from modelmint.modeling.base import Model, softmax
+from modelmint.modeling.encoders import quiet_transformers
 from modelmint.modeling.text import _SEGMENT, MAX_SEGMENTS
 
 ENCODER_DIR = "encoder"
@@ -23,6 +24,7 @@ class FineTunedModel(Model):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        quiet_transformers()
         self._torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(str(path / ENCODER_DIR))
         self.net = AutoModelForSequenceClassification.from_pretrained(str(path / ENCODER_DIR))

@@ -24,20 +24,47 @@ from modelmint.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
+from modelmint.modeling import REGRESSION
 from modelmint.serve import errors as error_handlers
 from modelmint.serve.middleware import RequestIdAndBodyLimit
 from modelmint.serve.pool import ModelPool
 from modelmint.settings import Settings
 from modelmint.store import Store, new_id, open_store
+from modelmint.types import Prediction
 
 logger = logging.getLogger("modelmint.serve")
 
 
+Scalar = str | int | float | bool | None
+
+
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    inputs: list[str] = Field(
-        min_length=1, description="Texts to classify; each is one billable unit."
+    inputs: list[str | dict[str, Scalar] | list[str]] = Field(
+        min_length=1,
+        description="One item per prediction, each one billable unit: a text (text tasks, "
+        "entities), an object of features (tabular), a list of tokens (entities), or a "
+        "base64-encoded image (images).",
     )
+    explain: bool = Field(
+        default=False,
+        description="Also return the input tokens or features behind each prediction "
+        "(metered as `explain` units instead of `predict`).",
+    )
+
+
+class Contribution(BaseModel):
+    feature: str
+    weight: float = Field(description="> 0 supports the prediction, < 0 argues against it.")
+    value: Scalar = None
+    tag: str | None = None
+
+
+class Entity(BaseModel):
+    type: str
+    text: str
+    start: int = Field(description="First token (0-based).")
+    end: int = Field(description="One past the last token.")
 
 
 class PredictionOut(BaseModel):
@@ -45,6 +72,10 @@ class PredictionOut(BaseModel):
     label: str
     score: float
     scores: dict[str, float]
+    value: float | None = Field(default=None, description="Regression: the predicted number.")
+    labels: list[str] | None = Field(default=None, description="Multi-label: labels switched on.")
+    entities: list[Entity] | None = Field(default=None, description="Entities found.")
+    explanation: list[Contribution] | None = None
 
 
 class PredictResponse(BaseModel):
@@ -74,6 +105,50 @@ class RetrainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     scenario: str = Field(min_length=1, max_length=100)
     min_improvement: float = 0.0
+
+
+def _check_strings(item: Any, i: int, max_chars: int) -> None:
+    """Every string in an input: non-empty where it is the input, no NUL or lone surrogate,
+    within the character limit."""
+    if isinstance(item, str):
+        if not item.strip():
+            raise InvalidInput(f"input {i} is empty; send non-empty texts")
+        strings = [item]
+    elif isinstance(item, dict):
+        if not item:
+            raise InvalidInput(f"input {i} is an empty object; send the features")
+        strings = [k for k in item] + [v for v in item.values() if isinstance(v, str)]
+    else:
+        if not item:
+            raise InvalidInput(f"input {i} is an empty list; send the tokens")
+        strings = list(item)
+    total = 0
+    for text in strings:
+        if "\x00" in text or not _is_utf8(text):
+            raise InvalidInput(
+                f"input {i} contains a NUL character or an unpaired surrogate; send plain "
+                "UTF-8 text"
+            )
+        total += len(text)
+    if total > max_chars:
+        raise PayloadTooLarge(
+            f"input {i} has {total} characters; the limit is {max_chars} - shorten it"
+        )
+
+
+def _prediction_out(
+    pid: str, p: Prediction, why: list[dict[str, Any]] | None, task: str
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": pid, "label": p.label, "score": p.score, "scores": p.scores}
+    if task in REGRESSION:
+        out["value"] = p.value
+    elif task == "multi-label":
+        out["labels"] = list(p.labels)
+    elif task == "token-classification":
+        out["entities"] = list(p.entities)
+    if why is not None:
+        out["explanation"] = why
+    return out
 
 
 async def _caller(
@@ -145,7 +220,12 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             "load_seconds": pool.load_seconds,
         }
 
-    @app.post("/v1/scenarios/{scenario}/predict", response_model=PredictResponse, tags=["predict"])
+    @app.post(
+        "/v1/scenarios/{scenario}/predict",
+        response_model=PredictResponse,
+        response_model_exclude_unset=True,
+        tags=["predict"],
+    )
     async def predict(scenario: str, body: PredictRequest, who: Caller, request: Request) -> dict:
         started = time.perf_counter()
         n = len(body.inputs)
@@ -154,19 +234,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                 f"{n} inputs in one request; the limit is {settings.max_inputs_per_request} - "
                 "split them over several requests"
             )
-        for i, text in enumerate(body.inputs):
-            if not text.strip():
-                raise InvalidInput(f"input {i} is empty; send non-empty texts")
-            if "\x00" in text or not _is_utf8(text):
-                raise InvalidInput(
-                    f"input {i} contains a NUL character or an unpaired surrogate; send plain "
-                    "UTF-8 text"
-                )
-            if len(text) > settings.max_chars_per_input:
-                raise PayloadTooLarge(
-                    f"input {i} has {len(text)} characters; the limit is "
-                    f"{settings.max_chars_per_input} - shorten it"
-                )
+        for i, item in enumerate(body.inputs):
+            _check_strings(item, i, settings.max_chars_per_input)
         limiter.check(who)
         period = billing.current_period()
         if who.monthly_quota is not None:
@@ -174,19 +243,27 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             if used + n > who.monthly_quota:
                 raise billing.quota_error(who, used, n)
         serving = await run_in_threadpool(pool.production, scenario)
-        preds = await run_in_threadpool(serving.model.predict, body.inputs)
+        model = serving.model
+        inputs = [model.parse_input(item, i) for i, item in enumerate(body.inputs)]
+
+        def run() -> tuple[list, list | None]:
+            preds = model.predict(inputs)
+            why = [model.explain(x) for x in inputs] if body.explain else None
+            return preds, why
+
+        preds, explanations = await run_in_threadpool(run)
         latency_ms = (time.perf_counter() - started) * 1000
         request_id = request.state.request_id
         rows = [
             {
                 "id": new_id(),
                 "model_version": serving.version,
-                "input_text": redact(text)[0],  # the log never holds raw personal data
-                "label": p.label,
+                "input_text": redact(model.log_text(x))[0],  # never raw personal data
+                "label": p.label[:200],
                 "score": p.score,
                 "latency_ms": latency_ms,
             }
-            for text, p in zip(body.inputs, preds, strict=True)
+            for x, p in zip(inputs, preds, strict=True)
         ]
         ok = await run_in_threadpool(
             lambda: store.billing.record_request(
@@ -197,6 +274,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                 period=period,
                 quota=who.monthly_quota,
                 prediction_rows=rows,
+                unit_type="explain" if body.explain else "predict",
             )
         )
         if not ok:
@@ -214,8 +292,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         )
         return {
             "predictions": [
-                {"id": r["id"], "label": p.label, "score": p.score, "scores": p.scores}
-                for r, p in zip(rows, preds, strict=True)
+                _prediction_out(r["id"], p, explanations[k] if explanations else None, model.task)
+                for k, (r, p) in enumerate(zip(rows, preds, strict=True))
             ],
             "model": serving.ref,
         }

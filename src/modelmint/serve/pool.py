@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from modelmint import registry
 from modelmint.errors import ModelMintError, NotFound, ServiceUnavailable
-from modelmint.modeling import LoadedModel
+from modelmint.modeling import Model
 from modelmint.store import Store
 
 logger = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")
 class Serving:
     scenario: str
     version: int
-    model: LoadedModel
+    model: Model
 
     @property
     def ref(self) -> str:
@@ -40,7 +40,7 @@ class ModelPool:
     def __init__(self, store: Store, size: int) -> None:
         self.store = store
         self.size = size
-        self._loaded: OrderedDict[tuple[str, int], LoadedModel] = OrderedDict()
+        self._loaded: OrderedDict[tuple[str, int], Model] = OrderedDict()
         self._lock = threading.Lock()
         self._load_locks: dict[tuple[str, int], threading.Lock] = {}
         self.load_seconds: dict[str, float] = {}
@@ -64,7 +64,7 @@ class ModelPool:
             )
         return Serving(scenario, version, self.get(scenario, version))
 
-    def get(self, scenario: str, version: int) -> LoadedModel:
+    def get(self, scenario: str, version: int) -> Model:
         key = (scenario, version)
         with self._lock:
             model = self._loaded.get(key)
@@ -106,7 +106,8 @@ class ModelPool:
         for scenario in self.scenarios():
             try:
                 s = self.production(scenario)
-                s.model.predict(["warm-up"])
+                if s.model.task in ("text-classification", "multi-label", "text-regression"):
+                    s.model.predict(["warm-up"])  # first encoder call allocates its buffers
                 state[scenario] = s.ref
             except ModelMintError as exc:
                 state[scenario] = f"not ready: {exc.message}"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError
 from ulid import ULID
 
@@ -95,6 +95,26 @@ class Database:
                 f"the database is not reachable ({type(exc.orig).__name__}); check "
                 "MODELMINT_DATABASE_URL and that the server is running"
             ) from exc
+
+    def tuning_storage(self) -> Any:
+        """Optuna's storage for hyperparameter studies, kept beside ours but apart from it
+        (Optuna runs its own Alembic history): SQLite gets a sibling file
+        ``<db>-tuning.sqlite``; PostgreSQL gets the schema ``<current schema>_optuna`` in the
+        same database."""
+        import optuna
+
+        url = make_url(self.url)
+        if self.dialect == "sqlite":
+            path = Path(url.database or "modelmint.sqlite")
+            return f"sqlite:///{path.with_name(path.stem + '-tuning.sqlite')}"
+        with self.engine.begin() as c:
+            schema = c.exec_driver_sql("SELECT current_schema()").scalar() or "public"
+            tuning = f"{schema}_optuna"
+            c.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{tuning}"')
+        return optuna.storages.RDBStorage(
+            self.url,
+            engine_kwargs={"connect_args": {"options": f"-csearch_path={tuning}"}},
+        )
 
     def read(self) -> AbstractContextManager[Connection]:
         """A read transaction (SQLite: deferred BEGIN, so readers never block each other)."""

@@ -12,7 +12,7 @@ import numpy as np
 
 from modelmint.errors import ConfigError, InvalidInput
 from modelmint.modeling import save_model_dir
-from modelmint.modeling.encoders import hf_path
+from modelmint.modeling.encoders import hf_path, quiet_transformers
 from modelmint.modeling.finetuned import ENCODER_DIR
 from modelmint.train import loop
 from modelmint.train.config import TrainConfig
@@ -37,6 +37,7 @@ def finetune_text(
             "--method lora/full needs PyTorch and transformers; `pip install 'modelmint[demo]' "
             "torch==2.13.0`"
         ) from exc
+    quiet_transformers()
     started = time.perf_counter()
     loop.seed_everything(config.seed)
     train, val = split_examples(examples)

@@ -121,6 +121,11 @@ def train_tabular(
     ]
     best = booster.best_iteration or booster.current_iteration()
     pred = booster.predict(x_val, num_iteration=best)
+    if not np.isfinite(pred).all():
+        raise TrainingDiverged(
+            "the model's validation predictions are not finite numbers; lower --learning-rate "
+            "(nothing was registered)"
+        )
     if regression:
         rmse = float(np.sqrt(np.mean((pred - y_val) ** 2)))
         validation = {"rmse": round(rmse, 6), "best_round": best}

@@ -1,6 +1,7 @@
 """Hyperparameter search with Optuna (TPE, seeded). Each trial trains into a scratch folder and
 is scored on the validation split; the study lives in the database given as ``storage`` so it
-can be inspected (``optuna-dashboard URL``) and resumed."""
+can be inspected (``optuna-dashboard``) and resumed; the store decides where (see
+``Database.tuning_storage``)."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def tune(
     config: TrainConfig,
     *,
     trials: int,
-    storage: str,
+    storage: Any,
     study_name: str,
     train_kwargs: dict[str, Any],
     progress: Any = None,
