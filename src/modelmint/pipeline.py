@@ -179,6 +179,229 @@ def evaluate_ref(
 
 
 @dataclass
+class Evaluation:
+    model: ModelRef
+    report: EvalReport
+    comparison: evaluate.GateDecision | None
+    robustness: dict[str, Any]
+    html_path: Path | None
+    card_path: Path | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.ref,
+            "dataset": self.model.dataset,
+            **report_dict(self.report),
+            "comparison": self.comparison.to_dict() if self.comparison else None,
+            "robustness": self.robustness,
+            "report_html": str(self.html_path) if self.html_path else None,
+            "model_card": str(self.card_path) if self.card_path else None,
+        }
+
+
+def evaluate_full(
+    ws: Workspace,
+    ref: str,
+    *,
+    progress: Progress | None = None,
+    robustness: bool = True,
+    write: bool = True,
+) -> Evaluation:
+    """The whole evaluation of a registered model: metrics on its frozen test split, the paired
+    comparison with the scenario's production version on that same split, robustness under
+    perturbations, and (with ``write``) the HTML report and model card under
+    ``<home>/reports/NAME-vN/``."""
+    from modelmint.evaluate.html import model_card, render_report
+    from modelmint.evaluate.robustness import robustness as run_robustness
+
+    mref, model = registry.load(ws.store, ref)
+    name, version = mref.dataset.split(":")
+    ds_path = Path(ws.store.datasets.get(name, int(version))["path"])
+    examples = data.read_examples(ds_path)
+    image_root = ds_path.parent / "images"
+    if hasattr(model, "image_root"):
+        model.image_root = image_root
+    report = evaluate.evaluate_model(
+        model,
+        examples,
+        split="test",
+        cache=ws.cache,
+        progress=(lambda d, t: progress("evaluating", d, t)) if progress else None,
+    )
+    comparison = None
+    prod_version = ws.store.models.resolve_alias(mref.name, "production")
+    if prod_version is not None and prod_version != mref.version:
+        _, prod_model = registry.load(ws.store, f"{mref.name}:{prod_version}")
+        if prod_model.task == model.task:
+            if hasattr(prod_model, "image_root"):
+                prod_model.image_root = image_root
+            prod_report = evaluate.evaluate_model(
+                prod_model, examples, split="test", cache=ws.cache
+            )
+            comparison = evaluate.gate(report, prod_report)
+    robust: dict[str, Any] = {}
+    if robustness:
+        if progress:
+            progress("robustness", 0, 1)
+        robust = run_robustness(model, examples, split="test")
+        if progress:
+            progress("robustness", 1, 1)
+    html_path = card_path = None
+    if write:
+        out = ws.settings.home / "reports" / f"{mref.name}-v{mref.version}"
+        out.mkdir(parents=True, exist_ok=True)
+        rd = report_dict(report)
+        html_path = out / "report.html"
+        html_path.write_text(
+            render_report(
+                mref.ref,
+                rd,
+                model.config,
+                robustness=robust,
+                comparison=comparison.to_dict() if comparison else None,
+            ),
+            encoding="utf-8",
+        )
+        card_path = out / "model_card.md"
+        card_path.write_text(model_card(mref.ref, rd, model.config, robust), encoding="utf-8")
+    return Evaluation(mref, report, comparison, robust, html_path, card_path)
+
+
+def _dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _speed(model: Model, texts: list[str]) -> dict[str, float]:
+    """Texts per second in batches of 32, and the median latency of one text (ms)."""
+    model.outputs(texts[:8])  # warm up
+    started = time.perf_counter()
+    model.outputs(texts)
+    batch_rate = len(texts) / (time.perf_counter() - started)
+    single = []
+    for t in texts[:30]:
+        s0 = time.perf_counter()
+        model.outputs([t])
+        single.append((time.perf_counter() - s0) * 1000)
+    single.sort()
+    return {
+        "texts_per_s_batch32": round(batch_rate, 1),
+        "p50_ms_batch1": round(single[len(single) // 2], 2),
+    }
+
+
+def export_model(
+    ws: Workspace, ref: str, *, int8: bool = True, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Export `ref` to ONNX (int8 by default) as the next version of its scenario, with the
+    accuracy, speed and size change measured on the same frozen test split."""
+    from modelmint.registry.export import export_onnx
+
+    mref, model = registry.load(ws.store, ref)
+    ds_name, ds_version = mref.dataset.split(":")
+    ds_row = ws.store.datasets.get(ds_name, int(ds_version))
+    examples = data.read_examples(Path(ds_row["path"]))
+    staged = ws.settings.models_dir / mref.name / f".staging-{new_id()}"
+    try:
+        if progress:
+            progress("exporting", 0, 3)
+        export_onnx(model, staged, int8=int8)
+        exported = load_model_dir(staged)
+        if progress:
+            progress("evaluating", 1, 3)
+        before = evaluate.evaluate_model(model, examples, split="test", cache=ws.cache)
+        after = evaluate.evaluate_model(exported, examples, split="test")
+        texts = [e.text for e in examples if e.split == "test"][:256]
+        if progress:
+            progress("timing", 2, 3)
+        speed_before, speed_after = _speed(model, texts), _speed(exported, texts)
+        size_before, size_after = _dir_bytes(mref.path), _dir_bytes(staged)
+        if model.kind == "linear-head":
+            size_before += _dir_bytes(Path(hf_path_of(model.base_model)))
+        summary = {
+            "source": mref.ref,
+            "format": "onnx int8" if int8 else "onnx fp32",
+            "accuracy_before": before.accuracy,
+            "accuracy_after": after.accuracy,
+            "accuracy_change": round(after.accuracy - before.accuracy, 6),
+            "agreement": round(
+                sum(a == b for a, b in zip(before.predictions, after.predictions, strict=True))
+                / max(1, before.n),
+                6,
+            ),
+            "speed_before": speed_before,
+            "speed_after": speed_after,
+            "speedup_batch32": round(
+                speed_after["texts_per_s_batch32"] / speed_before["texts_per_s_batch32"], 2
+            ),
+            "bytes_before": size_before,
+            "bytes_after": size_after,
+            "size_ratio": round(size_after / size_before, 3),
+            "timed_on": f"{len(texts)} test texts, this machine",
+        }
+        (staged / "evaluation.json").write_text(json.dumps(report_dict(after), indent=2))
+        metrics = {
+            "test": after.headline(),
+            "export": summary,
+            "n_train": mref.metrics.get("n_train"),
+        }
+        new = registry.register(
+            ws.store,
+            ws.settings.models_dir,
+            mref.name,
+            staged,
+            dataset_id=ds_row["id"],
+            metrics=metrics,
+        )
+        if progress:
+            progress("exporting", 3, 3)
+    finally:
+        if staged.exists():
+            shutil.rmtree(staged, ignore_errors=True)
+    return {"model": new.ref, **summary}
+
+
+def compare_models(
+    ws: Workspace, a: str, b: str, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Both models on the frozen test split of the first one's dataset, with the paired test."""
+    ra, ma = registry.load(ws.store, a)
+    rb, mb = registry.load(ws.store, b)
+    if ma.task != mb.task:
+        raise InvalidInput(
+            f"{ra.ref} is {ma.task} and {rb.ref} is {mb.task}; compare models of one task"
+        )
+    ds_name, ds_version = ra.dataset.split(":")
+    ds_path = Path(ws.store.datasets.get(ds_name, int(ds_version))["path"])
+    examples = data.read_examples(ds_path)
+    for m in (ma, mb):
+        if hasattr(m, "image_root"):
+            m.image_root = ds_path.parent / "images"
+    reports = []
+    for i, m in enumerate((ma, mb)):
+        if progress:
+            progress("evaluating", i, 2)
+        reports.append(evaluate.evaluate_model(m, examples, split="test", cache=ws.cache))
+    if progress:
+        progress("evaluating", 2, 2)
+    decision = evaluate.gate(reports[1], reports[0])
+    return {
+        "dataset": ra.dataset,
+        "a": {"model": ra.ref, "metrics": reports[0].headline()},
+        "b": {"model": rb.ref, "metrics": reports[1].headline()},
+        "decision": decision.to_dict(),
+        "verdict": f"{rb.ref} vs {ra.ref}: {decision.reason}".replace(
+            "vs production", f"vs {ra.ref}"
+        ),
+    }
+
+
+def hf_path_of(base_model: str) -> str:
+    from modelmint.modeling.encoders import hf_path
+
+    return hf_path(base_model)
+
+
+@dataclass
 class RetrainResult:
     scenario: str
     production_before: ModelRef
@@ -350,10 +573,14 @@ def run_worker(ws: Workspace, *, once: bool = False, stop: threading.Event | Non
 
 
 __all__ = [
+    "Evaluation",
     "RetrainResult",
     "TrainOutcome",
     "Workspace",
+    "compare_models",
+    "evaluate_full",
     "evaluate_ref",
+    "export_model",
     "report_dict",
     "retrain",
     "run_job",

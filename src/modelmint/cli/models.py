@@ -27,6 +27,15 @@ def _public(m) -> dict:
     }
 
 
+HEADLINE = ("accuracy", "macro_f1", "micro_f1", "span_f1", "mae", "rmse", "r2")
+
+
+def headline(metrics: dict) -> str:
+    test = metrics.get("test", {})
+    shown = [f"{k} {test[k]:.4f}" for k in HEADLINE if isinstance(test.get(k), int | float)]
+    return ", ".join(shown[:2]) or "-"
+
+
 @app.command("list")
 def list_(
     ctx: typer.Context,
@@ -46,16 +55,9 @@ def list_(
     console.print(
         table(
             None,
-            ["model", "aliases", "dataset", "base model", "test accuracy", "test macro F1"],
+            ["model", "aliases", "dataset", "base model", "test metric"],
             [
-                [
-                    m.ref,
-                    ", ".join(m.aliases),
-                    m.dataset,
-                    m.base_model,
-                    f"{m.metrics['test']['accuracy']:.4f}",
-                    f"{m.metrics['test']['macro_f1']:.4f}",
-                ]
+                [m.ref, ", ".join(m.aliases), m.dataset, m.base_model, headline(m.metrics)]
                 for m in models
             ],
         )
@@ -141,3 +143,97 @@ def rollback(
     ws = state(ctx).workspace()
     frm, to = registry.rollback(ws.store, name, alias=alias, reason=reason)
     console.print(f"[green]{name}@{alias}: {frm} → {to}[/]")
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME:VERSION to export.")],
+    int8: Annotated[
+        bool, typer.Option("--int8/--fp32", help="Dynamic int8 quantization (default) or fp32.")
+    ] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export a text classifier to ONNX (int8 by default) as the next version of its scenario,
+    reporting the accuracy, speed and size change on the frozen test split."""
+    from modelmint.cli._common import progress_ui
+    from modelmint.pipeline import export_model
+
+    ws = state(ctx).workspace()
+    with progress_ui(not as_json) as progress:
+        out = export_model(ws, ref, int8=int8, progress=progress)
+    if as_json:
+        print_json(out)
+        return
+    b, a = out["speed_before"], out["speed_after"]
+    console.print(
+        table(
+            f"{out['source']} → {out['model']} ({out['format']})",
+            ["", "before", "after", "change"],
+            [
+                [
+                    "test accuracy",
+                    f"{out['accuracy_before']:.4f}",
+                    f"{out['accuracy_after']:.4f}",
+                    f"{out['accuracy_change']:+.4f}",
+                ],
+                [
+                    "texts/s (batch 32)",
+                    b["texts_per_s_batch32"],
+                    a["texts_per_s_batch32"],
+                    f"x{out['speedup_batch32']}",
+                ],
+                ["p50 ms (batch 1)", b["p50_ms_batch1"], a["p50_ms_batch1"], ""],
+                [
+                    "size (MB)",
+                    f"{out['bytes_before'] / 1e6:.1f}",
+                    f"{out['bytes_after'] / 1e6:.1f}",
+                    f"x{out['size_ratio']}",
+                ],
+            ],
+        )
+    )
+    console.print(
+        f"same prediction on {out['agreement']:.1%} of the test split; promote it with "
+        f"[bold]modelmint models promote {out['model']}[/]"
+    )
+
+
+@app.command("compare")
+def compare(
+    ctx: typer.Context,
+    a: Annotated[str, typer.Argument(help="First model, NAME:VERSION.")],
+    b: Annotated[str, typer.Argument(help="Second model, NAME:VERSION.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Score two models of a scenario on the same frozen test split (the first model's) and test
+    whether the difference is more than noise (paired test)."""
+    from modelmint.cli._common import progress_ui
+    from modelmint.pipeline import compare_models
+
+    ws = state(ctx).workspace()
+    with progress_ui(not as_json) as progress:
+        out = compare_models(ws, a, b, progress=progress)
+    if as_json:
+        print_json(out)
+        return
+    keys = [
+        k for k, v in out["a"]["metrics"].items() if isinstance(v, int | float) and k != "n_test"
+    ]
+    console.print(
+        table(
+            f"{out['a']['model']} vs {out['b']['model']} on the test split of {out['dataset']}",
+            ["metric", out["a"]["model"], out["b"]["model"], "difference"],
+            [
+                [
+                    k,
+                    f"{out['a']['metrics'][k]:.4f}",
+                    f"{out['b']['metrics'][k]:.4f}",
+                    f"{out['b']['metrics'][k] - out['a']['metrics'][k]:+.4f}",
+                ]
+                for k in keys
+                if k in out["b"]["metrics"]
+            ],
+        )
+    )
+    console.print(out["verdict"])

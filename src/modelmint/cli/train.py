@@ -202,18 +202,49 @@ def train(
 def eval_cmd(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="NAME:VERSION, or NAME:production.")],
+    robustness: Annotated[
+        bool,
+        typer.Option(
+            "--robustness/--no-robustness",
+            help="Score up to 300 test examples under typos, casing, punctuation, width and "
+            "traditional-character noise (text classification).",
+        ),
+    ] = True,
+    html: Annotated[
+        bool, typer.Option("--html/--no-html", help="Write the HTML report and model card.")
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Evaluate a registered model on the frozen test split of its dataset."""
-    from modelmint.pipeline import evaluate_ref, report_dict
+    """Evaluate a registered model on the frozen test split of its dataset: metrics with 95%
+    intervals, the trivial baseline, a paired comparison with production, robustness, and an
+    HTML report with plots plus a model card."""
+    from modelmint.pipeline import evaluate_full
 
     ws = state(ctx).workspace()
     with progress_ui(not as_json) as progress:
-        mref, report = evaluate_ref(ws, ref, progress=progress)
+        ev = evaluate_full(ws, ref, progress=progress, robustness=robustness, write=html)
     if as_json:
-        print_json({"model": mref.ref, "dataset": mref.dataset, **report_dict(report)})
+        print_json(ev.to_dict())
         return
-    print_report(report, f"{mref.ref} on the frozen test split of {mref.dataset}")
+    print_report(ev.report, f"{ev.model.ref} on the frozen test split of {ev.model.dataset}")
+    if ev.comparison is not None:
+        console.print(f"against production: {ev.comparison.reason}")
+    if ev.robustness.get("perturbations"):
+        r = ev.robustness
+        console.print(
+            table(
+                f"Robustness ({r['n']} test examples, clean accuracy {r['clean_accuracy']:.4f})",
+                ["perturbation", "accuracy", "change"],
+                [
+                    [k, f"{v['accuracy']:.4f}", f"{v['delta']:+.4f}"]
+                    if "accuracy" in v
+                    else [k, v.get("skipped", ""), ""]
+                    for k, v in r["perturbations"].items()
+                ],
+            )
+        )
+    if ev.html_path:
+        console.print(f"report: [bold]{ev.html_path}[/]  model card: [bold]{ev.card_path}[/]")
 
 
 def retrain(

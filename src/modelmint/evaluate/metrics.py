@@ -288,7 +288,8 @@ def evaluate_model(
         return entity_report(truth, [list(tags) for _, tags in out], split=split)
     out = model.outputs(inputs, cache, progress=progress)
     if task in REGRESSION:
-        return regression_report(np.array([float(e.target) for e in rows]), out, split=split)
+        truth = np.array([float(e.target) for e in rows])
+        return replace(regression_report(truth, out, split=split), task=task)
     if task == "multi-label":
         thresholds = model.config.get("thresholds") or [0.5] * len(model.labels)
         return multilabel_report(

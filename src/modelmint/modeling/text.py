@@ -58,22 +58,24 @@ class TextHeadModel(Model):
         return self.from_embeddings(self.embed(list(inputs), cache, progress=progress))
 
     def explain(self, value: Any, top_k: int = 8) -> list[dict[str, Any]]:
-        """Occlusion: drop one word (or CJK character pair) at a time and measure how much the
-        predicted output falls. One encoder batch of at most 49 texts."""
-        text = str(value)
-        spans = [m.span() for m in _SEGMENT.finditer(text)][:MAX_SEGMENTS]
-        variants = [text] + [text[:a] + " " + text[b:] for a, b in spans]
-        out = self.outputs(variants)
-        if self.task in REGRESSION:
-            deltas = out[0] - out[1:]
-        else:
-            k = int(np.argmax(out[0]))
-            deltas = out[0, k] - out[1:, k]
-        ranked = sorted(range(len(spans)), key=lambda j: -abs(float(deltas[j])))[:top_k]
-        return [
-            {"feature": text[spans[j][0] : spans[j][1]], "weight": round(float(deltas[j]), 6)}
-            for j in ranked
-        ]
+        return occlusion(self, str(value), top_k)
+
+
+def occlusion(model: Model, text: str, top_k: int = 8) -> list[dict[str, Any]]:
+    """Drop one word (or CJK character pair) at a time and measure how much the predicted
+    output falls. One batch of at most 49 texts."""
+    spans = [m.span() for m in _SEGMENT.finditer(text)][:MAX_SEGMENTS]
+    out = model.outputs([text] + [text[:a] + " " + text[b:] for a, b in spans])
+    if model.task in REGRESSION:
+        deltas = out[0] - out[1:]
+    else:
+        k = int(np.argmax(out[0]))
+        deltas = out[0, k] - out[1:, k]
+    ranked = sorted(range(len(spans)), key=lambda j: -abs(float(deltas[j])))[:top_k]
+    return [
+        {"feature": text[spans[j][0] : spans[j][1]], "weight": round(float(deltas[j]), 6)}
+        for j in ranked
+    ]
 
 
 def load_text_head(path: Path, config: dict[str, Any], tensors: dict[str, np.ndarray]) -> Model:

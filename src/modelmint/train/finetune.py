@@ -12,7 +12,7 @@ import numpy as np
 
 from modelmint.errors import ConfigError, InvalidInput
 from modelmint.modeling import save_model_dir
-from modelmint.modeling.encoders import hf_path, quiet_transformers
+from modelmint.modeling.encoders import hf_path, nfkc, quiet_transformers
 from modelmint.modeling.finetuned import ENCODER_DIR
 from modelmint.train import loop
 from modelmint.train.config import TrainConfig
@@ -80,7 +80,7 @@ def finetune_text(
 
     def encode(rows: list[Example]) -> dict[str, Any]:
         return tok(
-            [e.text for e in rows],
+            [nfkc(e.text) for e in rows],
             padding="max_length",
             truncation=True,
             max_length=config.max_tokens,

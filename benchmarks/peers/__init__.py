@@ -1,0 +1,1 @@
+"""Peers for benchmark B3 (SetFit, a plain Hugging Face Trainer)."""
