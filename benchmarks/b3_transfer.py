@@ -339,7 +339,7 @@ def part_fewshot(
             len(test),
             partial(run_modelmint, tr, va, test, MINILM, "head"),
         )
-        if p["e5"]:
+        if "fewshot" in p["e5_in"]:
             measure(
                 book,
                 ds,
@@ -379,7 +379,7 @@ def part_head(
         len(test),
         partial(run_modelmint, tr, va, test, MINILM, "head"),
     )
-    if p["e5"]:
+    if "head" in p["e5_in"]:
         measure(
             book,
             ds,
@@ -535,14 +535,15 @@ def table(records: list[dict[str, Any]]) -> str:
 
 # ---------------------------------------------------------------- main
 
+# Sized for ~75 min on 2 shared cores (see benchmarks/RESULTS.md, B3).
 FULL = {
     "fewshot_k": (8, 64),
-    "setfit_max_steps": 320,
-    "head_rows": {"banking77": 0, "sst2": 20_000},  # 0: all train rows
-    "ft_rows": {"banking77": 3_000, "sst2": 3_000},
+    "setfit_max_steps": 240,
+    "head_rows": {"banking77": 0, "sst2": 10_000},  # 0: all train rows
+    "ft_rows": {"banking77": 2_000, "sst2": 2_000},
     "ft_epochs": 0,  # 0: ModelMint's default (3); HF Trainer 3
     "test_rows": 0,
-    "e5": True,
+    "e5_in": ("head",),  # parts that also run the multilingual-e5-small head
 }
 QUICK = {
     "fewshot_k": (4,),
@@ -551,7 +552,7 @@ QUICK = {
     "ft_rows": {"banking77": 160, "sst2": 120},
     "ft_epochs": 1,
     "test_rows": 150,
-    "e5": True,
+    "e5_in": ("fewshot", "head"),
 }
 
 
@@ -575,10 +576,11 @@ def main() -> None:
         "--parts", default=",".join(PARTS), help=f"comma-separated, from {', '.join(PARTS)}"
     )
     ap.add_argument("--datasets", default="banking77,sst2")
-    ap.add_argument("--no-e5", action="store_true", help="skip the multilingual-e5-small head")
+    ap.add_argument("--e5-in", help="parts that also run the e5-small head (fewshot,head or none)")
     ap.add_argument("--setfit-max-steps", type=int)
     ap.add_argument("--sst2-head-rows", type=int)
     ap.add_argument("--ft-rows", type=int, help="fine-tune subset size (both datasets)")
+    ap.add_argument("--fewshot-k", help="comma-separated examples per class, e.g. 8,64")
     ap.add_argument("--fresh", action="store_true", help="do not merge with the existing JSON")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
@@ -586,14 +588,16 @@ def main() -> None:
     p = {**(QUICK if args.quick else FULL)}
     p["head_rows"] = dict(p["head_rows"])
     p["ft_rows"] = dict(p["ft_rows"])
-    if args.no_e5:
-        p["e5"] = False
+    if args.e5_in is not None:
+        p["e5_in"] = tuple(x for x in args.e5_in.split(",") if x and x != "none")
     if args.setfit_max_steps:
         p["setfit_max_steps"] = args.setfit_max_steps
     if args.sst2_head_rows is not None:
         p["head_rows"]["sst2"] = args.sst2_head_rows
     if args.ft_rows:
         p["ft_rows"] = {"banking77": args.ft_rows, "sst2": args.ft_rows}
+    if args.fewshot_k:
+        p["fewshot_k"] = tuple(int(k) for k in args.fewshot_k.split(","))
     parts = [x.strip() for x in args.parts.split(",") if x.strip()]
     unknown = set(parts) - set(PARTS)
     if unknown:

@@ -5,6 +5,7 @@ Also the job worker that runs retrains queued over HTTP (the server never trains
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -134,6 +135,61 @@ def train_and_register(
             shutil.rmtree(staged, ignore_errors=True)
     shutil.rmtree(checkpoint, ignore_errors=True)  # registered: nothing left to resume
     return TrainOutcome(mref, report, result, ds)
+
+
+def cross_validate(
+    ws: Workspace,
+    name: str,
+    k: int,
+    *,
+    dataset_version: int | None = None,
+    config: TrainConfig | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """k-fold cross-validation on the train and validation rows (the frozen test split never
+    enters): in round i, fold i is held out and scored, fold i+1 is the validation split the
+    trainer selects on, and the rest is trained on. Returns every round and the mean and
+    standard deviation of each metric."""
+    import numpy as np
+
+    config = config or TrainConfig()
+    ds = data.to_ref(ws.store.datasets.get(name, dataset_version))
+    examples = [e for e in data.read_examples(ds.path) if e.split != "test"]
+    folds = data.kfold(examples, k, seed=config.seed)
+    image_root = ds.path.parent / "images"
+    rounds = []
+    for i in range(k):
+        split_of = {i: "test", (i + 1) % k: "validation"}
+        fold_examples = [
+            dataclasses.replace(e, split=split_of.get(f, "train"))
+            for e, f in zip(examples, folds, strict=True)
+        ]
+        scratch = ws.settings.models_dir / name / f".cv-{new_id()}"
+        try:
+            train_model(
+                fold_examples, ds.task, config, scratch, cache=ws.cache, image_root=image_root
+            )
+            report = evaluate.evaluate_model(
+                load_model(scratch, image_root), fold_examples, split="test", cache=ws.cache
+            )
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        rounds.append({"fold": i, "n": report.n, **report.headline()})
+        if progress:
+            progress("cross-validation", i + 1, k)
+    numeric = [
+        key
+        for key, v in rounds[0].items()
+        if isinstance(v, int | float) and key not in ("fold", "n", "n_test")
+    ]
+    summary = {
+        key: {
+            "mean": round(float(np.mean([r[key] for r in rounds])), 6),
+            "std": round(float(np.std([r[key] for r in rounds], ddof=1)), 6),
+        }
+        for key in numeric
+    }
+    return {"dataset": ds.ref, "k": k, "rounds": rounds, "summary": summary}
 
 
 def load_model(path: Path, image_root: Path | None = None) -> Model:
@@ -578,6 +634,7 @@ __all__ = [
     "TrainOutcome",
     "Workspace",
     "compare_models",
+    "cross_validate",
     "evaluate_full",
     "evaluate_ref",
     "export_model",

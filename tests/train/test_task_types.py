@@ -296,3 +296,35 @@ def test_bad_training_input(ws, tmp_path):
         train_and_register(ws, "wine", config=TrainConfig(learning_rate=1e308, max_rounds=50))
     assert registry.list_models(ws.store, "wine") == []
     assert not list((ws.settings.models_dir / "wine").glob("*"))  # no version, no staging left
+
+
+def test_kfold_cross_validation_never_touches_the_test_split(ws, tmp_path):
+    from sklearn.datasets import load_wine
+
+    from modelmint.pipeline import cross_validate
+
+    ref, _, _ = _add(
+        ws, "wine", _sklearn_csv(tmp_path / "w.csv", load_wine), label="target", features=["all"]
+    )
+    cv = cross_validate(ws, "wine", 3)
+    n_test = sum(e.split == "test" for e in data.read_examples(ref.path))
+    assert len(cv["rounds"]) == 3
+    assert (
+        sum(r["n"] for r in cv["rounds"]) == ref.n_rows - n_test
+    )  # every non-test row scored once
+    assert 0.8 < cv["summary"]["accuracy"]["mean"] <= 1.0 and cv["summary"]["accuracy"]["std"] >= 0
+    assert registry.list_models(ws.store, "wine") == []  # CV registers nothing
+
+
+def test_differential_privacy_records_the_spent_budget(ws, trained):
+    from modelmint.pipeline import evaluate_full
+
+    out = train_and_register(ws, "reviews", config=TrainConfig(dp_epsilon=4.0, epochs=10))
+    cfg = json.loads((out.model.path / "config.json").read_text())
+    p = cfg["privacy"]
+    assert 0 < p["epsilon"] <= 4.0 + 1e-3 and p["delta"] < 1 / out.train.n_train
+    assert out.report.accuracy > 0.5  # still learns something at epsilon 4 on 84 examples
+    card = evaluate_full(ws, out.model.ref, robustness=False).card_path.read_text()
+    assert "Differential privacy: epsilon" in card
+    with pytest.raises(InvalidInput, match="--method head on a text-classification"):
+        train_and_register(ws, "reviews", config=TrainConfig(dp_epsilon=1.0, method="full"))

@@ -138,6 +138,22 @@ def train(
             "stored in the database); 0 = off.",
         ),
     ] = 0,
+    folds: Annotated[
+        int,
+        typer.Option(
+            "--folds",
+            help="First run K-fold cross-validation on the train+validation rows and report "
+            "mean and spread; 0 = off.",
+        ),
+    ] = 0,
+    dp_epsilon: Annotated[
+        float | None,
+        typer.Option(
+            "--dp-epsilon",
+            help="Train the head with differential privacy (Opacus DP-SGD) to this epsilon; "
+            "the spent (epsilon, delta) is saved with the model.",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     promote: Annotated[
         bool, typer.Option("--promote", help="Promote to production after training.")
@@ -146,7 +162,7 @@ def train(
 ) -> None:
     """Train dataset NAME as scenario NAME, evaluate on its frozen test split, register NAME:N."""
     from modelmint import registry
-    from modelmint.pipeline import report_dict, train_and_register
+    from modelmint.pipeline import cross_validate, report_dict, train_and_register
     from modelmint.train import TrainConfig
 
     ws = state(ctx).workspace()
@@ -159,8 +175,14 @@ def train(
         learning_rate=learning_rate,
         patience=patience,
         class_weight=class_weight,  # type: ignore[arg-type]
+        dp_epsilon=dp_epsilon,
     )
+    cv = None
     with progress_ui(not as_json) as progress:
+        if folds:
+            cv = cross_validate(
+                ws, name, folds, dataset_version=dataset_version, config=config, progress=progress
+            )
         out = train_and_register(
             ws, name, dataset_version=dataset_version, config=config, progress=progress, tune=tune
         )
@@ -179,9 +201,26 @@ def train(
                     "misses": out.train.embed_cache_misses,
                 },
                 "promoted": promote,
+                "cross_validation": cv,
             }
         )
         return
+    if cv is not None:
+        console.print(
+            table(
+                f"{folds}-fold cross-validation on {cv['dataset']} (train + validation rows)",
+                ["metric", "mean", "std", "per fold"],
+                [
+                    [
+                        key,
+                        f"{v['mean']:.4f}",
+                        f"{v['std']:.4f}",
+                        " ".join(f"{r[key]:.3f}" for r in cv["rounds"]),
+                    ]
+                    for key, v in cv["summary"].items()
+                ],
+            )
+        )
     print_report(out.report, f"{out.model.ref} on the frozen test split of {out.dataset.ref}")
     cached = out.train.embed_cache_hits + out.train.embed_cache_misses
     console.print(

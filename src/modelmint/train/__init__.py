@@ -33,6 +33,11 @@ def train_model(
             f"--method {config.method} fine-tunes a text classifier; task {task} trains with "
             "--method head"
         )
+    if config.dp_epsilon is not None and (task != "text-classification" or config.method != "head"):
+        raise InvalidInput(
+            "--dp-epsilon trains the head of a text classifier with DP-SGD; use it with "
+            "--method head on a text-classification dataset"
+        )
     if task in TEXT_TASKS:
         if config.method in ("lora", "full"):
             from modelmint.train.finetune import finetune_text

@@ -147,6 +147,8 @@ def _fit_softmax(train, val, x_train, x_val, config: TrainConfig, progress):
     index = {lab: i for i, lab in enumerate(labels)}
     y_train = np.array([index[e.label] for e in train])
     y_val = np.array([index.get(e.label, -1) for e in val])
+    if config.dp_epsilon is not None:
+        return _fit_softmax_dp(labels, y_train, y_val, x_train, x_val, config, progress)
     best: tuple[float, float, Any] | None = None
     curve = []
     for i, c in enumerate(config.c_values):
@@ -184,6 +186,28 @@ def _fit_softmax(train, val, x_train, x_val, config: TrainConfig, progress):
         "nll_after_calibration": round(nll_after, 4),
     }
     return weight / temperature, bias / temperature, {"labels": labels}, metrics, curve
+
+
+def _fit_softmax_dp(labels, y_train, y_val, x_train, x_val, config: TrainConfig, progress):
+    from modelmint.train.dp import fit_dp_head
+
+    weight, bias, privacy, curve = fit_dp_head(
+        x_train, y_train, x_val, y_val, len(labels), config, progress
+    )
+    logits = x_val @ weight.T + bias
+    keep = y_val >= 0
+    acc = float((logits.argmax(1)[keep] == y_val[keep]).mean()) if keep.any() else 0.0
+    f1 = _macro_f1(y_val[keep], logits.argmax(1)[keep])
+    temperature, nll_before, nll_after = fit_temperature(logits, y_val)
+    metrics = {
+        "accuracy": round(acc, 6),
+        "macro_f1": round(f1, 6),
+        "temperature": round(temperature, 4),
+        "nll_before_calibration": round(nll_before, 4),
+        "nll_after_calibration": round(nll_after, 4),
+    }
+    extra = {"labels": labels, "privacy": privacy, "learning_curve": curve}
+    return weight / temperature, bias / temperature, extra, metrics, []
 
 
 def _fit_multilabel(train, val, x_train, x_val, config: TrainConfig, progress):

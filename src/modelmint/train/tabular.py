@@ -74,7 +74,9 @@ def train_tabular(
         "seed": config.seed,
         "deterministic": True,
         "force_col_wise": True,
-        "num_threads": 2,
+        "num_threads": 1
+        if len(train) < 20_000
+        else 0,  # threads cost more than they give on small data
         "verbose": -1,
         **(params or {}),
     }
