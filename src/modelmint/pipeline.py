@@ -24,7 +24,7 @@ from modelmint.errors import InvalidInput, ModelMintError
 from modelmint.modeling import EmbeddingCache, Model, load_model_dir
 from modelmint.settings import Settings
 from modelmint.store import Store, new_id, open_store
-from modelmint.train import TrainConfig, train_model
+from modelmint.train import TrainConfig, loop, train_model
 from modelmint.types import DatasetRef, EvalReport, ModelRef, TrainResult
 
 logger = logging.getLogger(__name__)
@@ -66,13 +66,17 @@ def train_and_register(
     config: TrainConfig | None = None,
     progress: Progress | None = None,
     tune: int = 0,
-) -> TrainOutcome:
+) -> TrainOutcome | None:
     """Train dataset `name` as scenario `name`, evaluate on its frozen test split, register.
 
     With ``tune`` > 0, first run that many Optuna trials on the validation split (the study is
     stored in the workspace database) and train the final model with the best parameters."""
     config = config or TrainConfig()
     ds = data.to_ref(ws.store.datasets.get(name, dataset_version))
+    rank, world_size = loop.world()
+    network = ds.task == "image-classification" or config.method in ("lora", "full")
+    if world_size > 1 and (rank != 0 and not network):
+        return None  # under torchrun only networks train in parallel; rank 0 does the rest
     examples = data.read_examples(ds.path)
     staged = ws.settings.models_dir / name / f".staging-{new_id()}"
     image_root = ds.path.parent / "images"
@@ -111,6 +115,8 @@ def train_and_register(
             image_root=image_root,
             checkpoint=checkpoint,
         )
+        if rank != 0:  # a helper process of a distributed run: rank 0 evaluates, registers
+            return None
         model = load_model(staged, image_root)
         report = evaluate.evaluate_model(
             model,
@@ -531,6 +537,8 @@ def retrain(
     outcome = train_and_register(
         ws, scenario, dataset_version=new_ds.version, config=config, progress=progress
     )
+    if outcome is None:
+        raise InvalidInput("retrain runs in one process; start it without torchrun")
     # production scored on the very same frozen test split (the split is inherited unchanged)
     prod_model = load_model_dir(prod_ref.path)
     prod_report = evaluate.evaluate_model(prod_model, examples, split="test", cache=ws.cache)

@@ -328,3 +328,45 @@ def test_differential_privacy_records_the_spent_budget(ws, trained):
     assert "Differential privacy: epsilon" in card
     with pytest.raises(InvalidInput, match="--method head on a text-classification"):
         train_and_register(ws, "reviews", config=TrainConfig(dp_epsilon=1.0, method="full"))
+
+
+def test_torchrun_two_processes_on_cpu_register_one_version(ws, tmp_path, digits_folder):
+    """The multi-GPU path (torchrun / accelerate launch) exercised with 2 CPU processes (gloo):
+    both train their half of every batch, rank 0 alone evaluates and registers."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _add(ws, "digits", digits_folder(tmp_path / "digits", per_class=20))
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {
+        **os.environ,
+        "MODELMINT_HOME": str(ws.settings.home),
+        "MODELMINT_DATABASE_URL": ws.settings.sqlalchemy_url,
+        "OMP_NUM_THREADS": "1",
+    }
+    res = subprocess.run(
+        [
+            str(torchrun),
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "modelmint",
+            "train",
+            "digits",
+            "--epochs",
+            "2",
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    models = registry.list_models(ws.store, "digits")
+    assert [m.version for m in models] == [1]
+    cfg = json.loads((models[0].path / "config.json").read_text())
+    assert cfg["world_size"] == 2 and len(cfg["learning_curve"]) == 2

@@ -194,6 +194,7 @@ def demo(
     )
     with progress_ui() as progress:
         v1 = train_and_register(ws, SCENARIO, progress=progress)
+        assert v1 is not None  # the demo runs in one process
     console.print(
         f"trained in {v1.train.seconds:.1f}s (embeddings: {v1.train.embed_cache_hits} from the cache "
         f"the audit filled, {v1.train.embed_cache_misses} computed) · validation accuracy "

@@ -186,6 +186,8 @@ def train(
         out = train_and_register(
             ws, name, dataset_version=dataset_version, config=config, progress=progress, tune=tune
         )
+    if out is None:  # a helper process of `torchrun --nproc_per_node N -m modelmint train`
+        return
     if promote:
         registry.promote(ws.store, out.model.ref, reason="modelmint train --promote")
     if as_json:

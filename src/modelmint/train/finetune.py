@@ -171,6 +171,7 @@ def finetune_text(
             "validation": validation,
             "learning_curve": state["curve"],
             "resumed": state["resumed"],
+            "world_size": state["world_size"],
             "n_train": len(train),
             "n_validation": len(val),
             **(metadata or {}),

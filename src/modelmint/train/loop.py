@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,10 +38,33 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def world() -> tuple[int, int]:
+    """(rank, world size) when launched by torchrun / ``accelerate launch``, else (0, 1)."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    return world()[0] == 0
+
+
 def device() -> str:
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return "cpu"
+
+
+def _distributed(net: Any) -> Any:
+    """Join the process group (gloo on CPU, nccl on GPU) and wrap `net` in DDP."""
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    dev = device()
+    ids = [torch.device(dev).index] if dev.startswith("cuda") else None
+    return torch.nn.parallel.DistributedDataParallel(net, device_ids=ids)
 
 
 def class_weights(y: np.ndarray, k: int, mode: str) -> Any:
@@ -78,6 +102,10 @@ def fit(
 
     dev = device()
     net.to(dev)
+    rank, world_size = world()
+    inner = net
+    if world_size > 1:  # every rank takes its share of each batch; DDP averages the gradients
+        net = _distributed(net)
     params = (
         trainable if trainable is not None else [p for p in net.parameters() if p.requires_grad]
     )
@@ -88,7 +116,7 @@ def fit(
     resumed = False
     if checkpoint is not None and (checkpoint / "loop.json").is_file():
         state = json.loads((checkpoint / "loop.json").read_text())
-        net.load_state_dict(load_file(str(checkpoint / "last.safetensors")), strict=False)
+        inner.load_state_dict(load_file(str(checkpoint / "last.safetensors")), strict=False)
         if (checkpoint / "best.safetensors").is_file():
             best_weights = load_file(str(checkpoint / "best.safetensors"))
         resumed = True
@@ -100,6 +128,9 @@ def fit(
         net.train()
         losses = []
         for step, (inputs, y) in enumerate(batches(epoch)):
+            if world_size > 1:
+                inputs = {k: v[rank::world_size] for k, v in inputs.items()}
+                y = y[rank::world_size]
             inputs = {k: v.to(dev) if hasattr(v, "to") else v for k, v in inputs.items()}
             loss = loss_fn(forward(net, inputs), y.to(dev))
             if not torch.isfinite(loss):
@@ -115,7 +146,7 @@ def fit(
             if progress:
                 progress(f"epoch {epoch + 1}/{epochs}", epoch * steps_per_epoch + step + 1, total)
         net.eval()
-        score = float(evaluate())
+        score = float(evaluate())  # identical on every rank: the weights are in sync
         if not math.isfinite(score):
             raise TrainingDiverged(f"the validation score became {score}; lower --learning-rate")
         state["curve"].append(
@@ -128,21 +159,25 @@ def fit(
         state["epoch"] = epoch + 1
         if state["best"] is None or score > state["best"]:
             state.update(best=score, best_epoch=epoch + 1, bad=0)
-            best_weights = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-            if checkpoint is not None:
+            best_weights = {k: v.detach().cpu().clone() for k, v in inner.state_dict().items()}
+            if checkpoint is not None and rank == 0:
                 checkpoint.mkdir(parents=True, exist_ok=True)
                 save_file(_contiguous(best_weights), str(checkpoint / "best.safetensors"))
         else:
             state["bad"] += 1
-        if checkpoint is not None:
+        if checkpoint is not None and rank == 0:
             checkpoint.mkdir(parents=True, exist_ok=True)
-            save_file(_contiguous(net.state_dict()), str(checkpoint / "last.safetensors"))
+            save_file(_contiguous(inner.state_dict()), str(checkpoint / "last.safetensors"))
             (checkpoint / "loop.json").write_text(json.dumps(state))
         logger.info("epoch %d: validation %.4f", epoch + 1, score)
+    if world_size > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
     if best_weights is not None:
-        net.load_state_dict(best_weights, strict=False)
-    net.to("cpu").eval()
-    return {**state, "resumed": resumed}
+        inner.load_state_dict(best_weights, strict=False)
+    inner.to("cpu").eval()
+    return {**state, "resumed": resumed, "world_size": world_size}
 
 
 def _contiguous(sd: dict[str, Any]) -> dict[str, Any]:

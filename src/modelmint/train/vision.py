@@ -111,6 +111,7 @@ def train_images(
             "validation": validation,
             "learning_curve": state["curve"],
             "resumed": state["resumed"],
+            "world_size": state["world_size"],
             "n_train": len(train),
             "n_validation": len(val),
             **(metadata or {}),
