@@ -57,6 +57,7 @@ MINILM = "all-MiniLM-L6-v2"
 E5 = "multilingual-e5-small"
 TARGETS = {"banking77": 0.92, "sst2": 0.88}
 PARTS = ("fewshot", "head", "finetune", "fewshot-lora")
+SKIP: set[str] = set()  # systems left out (--skip)
 
 
 def log(msg: str) -> None:
@@ -249,19 +250,29 @@ class Book:
     def __init__(self, path: Path, fresh: bool, meta: dict[str, Any]) -> None:
         self.path = path
         self.records: list[dict[str, Any]] = []
+        self.invocations: list[dict[str, Any]] = []
         if path.is_file() and not fresh:
-            self.records = json.loads(path.read_text()).get("runs", [])
-        self.meta = meta
+            old = json.loads(path.read_text())
+            self.records = old.get("runs", [])
+            self.invocations = old.get("invocations", [])
+        # every invocation's command, params and git state; each run names its invocation
+        self.invocation = len(self.invocations)
+        self.invocations.append(meta)
 
     def add(self, rec: dict[str, Any]) -> None:
         key = (rec["dataset"], rec["setting"], rec["system"])
         self.records = [r for r in self.records if (r["dataset"], r["setting"], r["system"]) != key]
-        self.records.append(rec)
+        self.records.append({**rec, "invocation": self.invocation})
         self.save()
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        out = {**self.meta, "runs": self.records, "targets": targets(self.records)}
+        out = {
+            "benchmark": "B3 transfer learning",
+            "invocations": self.invocations,
+            "runs": self.records,
+            "targets": targets(self.records),
+        }
         self.path.write_text(json.dumps(out, indent=2, ensure_ascii=False))
 
 
@@ -275,6 +286,9 @@ def measure(
     n_test: int,
     fn: Callable[[], dict[str, Any]],
 ) -> dict[str, Any]:
+    if system in SKIP:
+        log(f"{dataset} {setting} {system}: skipped (--skip)")
+        return {}
     log(f"{dataset} {setting} {system}: {n_train} train, {n_val} validation, {n_test} test")
     rec: dict[str, Any] = {
         "dataset": dataset,
@@ -581,6 +595,7 @@ def main() -> None:
     ap.add_argument("--sst2-head-rows", type=int)
     ap.add_argument("--ft-rows", type=int, help="fine-tune subset size (both datasets)")
     ap.add_argument("--fewshot-k", help="comma-separated examples per class, e.g. 8,64")
+    ap.add_argument("--skip", default="", help='systems to leave out, e.g. "ModelMint lora"')
     ap.add_argument("--fresh", action="store_true", help="do not merge with the existing JSON")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
@@ -596,6 +611,7 @@ def main() -> None:
         p["head_rows"]["sst2"] = args.sst2_head_rows
     if args.ft_rows:
         p["ft_rows"] = {"banking77": args.ft_rows, "sst2": args.ft_rows}
+    SKIP.update(x.strip() for x in args.skip.split(",") if x.strip())
     if args.fewshot_k:
         p["fewshot_k"] = tuple(int(k) for k in args.fewshot_k.split(","))
     parts = [x.strip() for x in args.parts.split(",") if x.strip()]
@@ -607,8 +623,7 @@ def main() -> None:
 
     out = args.out or RESULTS_DIR / ("b3-quick.json" if args.quick else "b3.json")
     meta = {
-        "benchmark": "B3 transfer learning",
-        "date": time.strftime("%Y-%m-%d"),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
         "git": git_state(),
         "quick": args.quick,

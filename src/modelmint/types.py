@@ -20,6 +20,7 @@ TASKS = (
     "tabular-regression",
     "token-classification",
     "image-classification",
+    "faq",
 )
 
 

@@ -114,7 +114,8 @@ def add(
         typer.Option(
             "--task",
             help="text-classification, multi-label, text-regression, tabular-classification, "
-            "tabular-regression or token-classification (default: inferred from the options).",
+            "tabular-regression, token-classification or faq (question -> answer retrieval; "
+            "--text is the question, --label the answer) (default: inferred from the options).",
         ),
     ] = None,
     fmt: Annotated[

@@ -30,7 +30,7 @@ from modelmint.types import TASKS, DatasetRef, Example
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
-CLASSIFICATION = ("text-classification", "tabular-classification", "image-classification")
+CLASSIFICATION = ("text-classification", "tabular-classification", "image-classification", "faq")
 TASK = "text-classification"
 Progress = Callable[[str, int, int], None]
 
@@ -80,13 +80,22 @@ def _check_sizes(test_size: float, validation_size: float) -> None:
 
 
 def assign_splits(
-    by_label: dict[str, list[bytes]], *, test_size: float, validation_size: float, seed: int
+    by_label: dict[str, list[bytes]],
+    *,
+    test_size: float,
+    validation_size: float,
+    seed: int,
+    small_to_train: bool = False,
 ) -> dict[bytes, str]:
-    """Text digest -> split, stratified per label, by seeded-hash order."""
+    """Text digest -> split, stratified per label, by seeded-hash order. With
+    ``small_to_train`` (FAQ answers), a label with fewer than 3 rows goes wholly to train."""
     _check_sizes(test_size, validation_size)
     out: dict[bytes, str] = {}
     for label in sorted(by_label):
         digests = sorted(by_label[label], key=lambda d: _order_key(seed, d))
+        if small_to_train and len(digests) < 3:
+            out.update({d: "train" for d in digests})
+            continue
         n_test, n_val = _split_sizes(len(digests), test_size, validation_size, label)
         for i, d in enumerate(digests):
             out[d] = "test" if i < n_test else "validation" if i < n_test + n_val else "train"
@@ -441,7 +450,11 @@ class _Builder:
             report["groups"] = len({self.group_of[d] for d in kept})
         else:
             splits = assign_splits(
-                by_label, test_size=test_size, validation_size=validation_size, seed=seed
+                by_label,
+                test_size=test_size,
+                validation_size=validation_size,
+                seed=seed,
+                small_to_train=task == "faq",
             )
         conflicting = sum(e[2] for d, e in self.audit.by_text.items() if e[3] and d not in kept)
         report["dropped"] = {

@@ -40,7 +40,7 @@ class TaskSpec:
 
     @property
     def is_classification(self) -> bool:
-        return self.task in ("text-classification", "tabular-classification")
+        return self.task in ("text-classification", "tabular-classification", "faq")
 
     def columns(self) -> list[tuple[str, str]]:
         out = []
@@ -67,7 +67,7 @@ class TaskSpec:
         """(audit key, label key, stored record or None for plain text classification), or
         None when the row is malformed (recorded in bad_rows)."""
         t = self.task
-        if t == "text-classification":
+        if t in ("text-classification", "faq"):
             return redact(as_text(rec.get(self.text))), as_text(rec.get(self.label)).strip(), None
         if t == "multi-label":
             text = redact(as_text(rec.get(self.text)))
@@ -245,7 +245,7 @@ def resolve(
             f"--features all left out {', '.join(excluded)}: every value is a different string "
             "(an ID or free text); list the features to keep one"
         )
-    if task in ("text-classification", "multi-label", "text-regression"):
+    if task in ("text-classification", "multi-label", "text-regression", "faq"):
         spec.text = text or "text"
     elif text:
         spec.text = text

@@ -181,6 +181,7 @@ def clean_version(
         "text-classification",
         "tabular-classification",
         "image-classification",
+        "faq",
     )
     if classification and len({e.label for e in merged}) < 2:
         raise InvalidInput("these fixes would leave fewer than two classes; drop fewer rows")

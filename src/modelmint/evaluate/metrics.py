@@ -295,6 +295,8 @@ def evaluate_model(
         return multilabel_report(
             [e.labels for e in rows], out, model.labels, thresholds, split=split
         )
+    if task == "faq":
+        return _faq_report(model, rows, out, split)
     proba = out
     preds = model.to_predictions(proba)
     y_true = [e.label for e in rows]
@@ -308,3 +310,39 @@ def evaluate_model(
         y_true, [p.label for p in preds], labels, split=split, proba=proba
     )
     return replace(report, task=task)
+
+
+def _faq_report(model: Model, rows: list[Example], sims: np.ndarray, split: str) -> EvalReport:
+    """Top-1 accuracy (the answer returned is right) plus recall@5 and MRR over the ranked
+    answers; questions whose answer the index does not know count as misses."""
+    labels = list(model.labels)
+    index = {a: i for i, a in enumerate(labels)}
+    truth = np.array([index.get(e.label, -1) for e in rows])
+    order = np.argsort(-sims, axis=1)
+    rank = np.array(
+        [int(np.where(order[i] == t)[0][0]) + 1 if t >= 0 else 0 for i, t in enumerate(truth)]
+    )
+    hit = rank > 0
+    top1 = order[:, 0] if len(rows) else np.zeros(0, dtype=int)
+    y_pred = [labels[int(i)] for i in top1]
+    y_true = [e.label for e in rows]
+    acc = float((np.array(y_pred) == np.array(y_true)).mean()) if rows else 0.0
+    metrics = {
+        "accuracy": round(acc, 6),
+        "recall_at_5": round(float((hit & (rank <= 5)).mean()) if rows else 0.0, 6),
+        "mrr": round(
+            float(np.where(hit, 1.0 / np.maximum(rank, 1), 0.0).mean()) if rows else 0.0, 6
+        ),
+        "unknown_answers": int((~hit).sum()),
+        "mean_top_score": round(float(sims.max(axis=1).mean()) if rows else 0.0, 6),
+    }
+    return EvalReport(
+        split=split,
+        n=len(rows),
+        accuracy=metrics["accuracy"],
+        task="faq",
+        metrics=metrics,
+        predictions=tuple(y_pred),
+        losses=tuple(float(p != t) for p, t in zip(y_pred, y_true, strict=True)),
+        primary="accuracy",
+    )

@@ -96,7 +96,7 @@ Loader = Callable[[Path, dict[str, Any], dict[str, np.ndarray]], Model]
 
 def _loaders() -> dict[str, Loader]:
     # imported here so that a kind's heavy dependency (lightgbm, torch) loads only when used
-    from modelmint.modeling import finetuned, onnx, tabular, text, tokens, vision
+    from modelmint.modeling import finetuned, onnx, retrieval, tabular, text, tokens, vision
 
     return {
         "linear-head": text.load_text_head,
@@ -105,6 +105,7 @@ def _loaders() -> dict[str, Loader]:
         "cnn": vision.load_cnn,
         "transformer": finetuned.load_finetuned,
         "onnx": onnx.load_onnx,
+        "retrieval": retrieval.load_retrieval,
     }
 
 

@@ -28,6 +28,18 @@ def train_model(
     checkpoint: Path | None = None,
 ) -> TrainResult:
     """Train the right kind of model for `task` with `config` and write it to `out_dir`."""
+    if task == "faq":
+        from modelmint.train.retrieval import train_faq
+
+        return train_faq(
+            examples,
+            config,
+            out_dir,
+            cache=cache,
+            progress=progress,
+            metadata=metadata,
+            checkpoint=checkpoint,
+        )
     if config.method != "head" and task != "text-classification":
         raise InvalidInput(
             f"--method {config.method} fine-tunes a text classifier; task {task} trains with "
