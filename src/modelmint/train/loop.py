@@ -146,7 +146,13 @@ def fit(
             if progress:
                 progress(f"epoch {epoch + 1}/{epochs}", epoch * steps_per_epoch + step + 1, total)
         net.eval()
-        score = float(evaluate())  # identical on every rank: the weights are in sync
+        score = float(evaluate()) if rank == 0 else 0.0
+        if world_size > 1:  # rank 0 decides, so every rank stops at the same epoch
+            import torch.distributed as dist
+
+            shared = torch.tensor([score], dtype=torch.float64)
+            dist.broadcast(shared, src=0)
+            score = float(shared.item())
         if not math.isfinite(score):
             raise TrainingDiverged(f"the validation score became {score}; lower --learning-rate")
         state["curve"].append(
@@ -173,6 +179,7 @@ def fit(
     if world_size > 1:
         import torch.distributed as dist
 
+        dist.barrier()
         dist.destroy_process_group()
     if best_weights is not None:
         inner.load_state_dict(best_weights, strict=False)
