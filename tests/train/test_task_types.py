@@ -346,26 +346,21 @@ def test_torchrun_two_processes_on_cpu_register_one_version(ws, tmp_path, digits
         "MODELMINT_DATABASE_URL": ws.settings.sqlalchemy_url,
         "OMP_NUM_THREADS": "1",
     }
-    res = subprocess.run(
-        [
-            str(torchrun),
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            "-m",
-            "modelmint",
-            "train",
-            "digits",
-            "--epochs",
-            "2",
-            "--json",
-        ],
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "modelmint", "train"]
+    proc = subprocess.Popen(
+        [*cmd, "digits", "--epochs", "2", "--json"],
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=300,
+        start_new_session=True,  # so a hang can be killed with every worker
     )
-    assert res.returncode == 0, res.stderr[-2000:]
+    try:
+        _, stderr = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        raise
+    assert proc.returncode == 0, stderr[-2000:]
     models = registry.list_models(ws.store, "digits")
     assert [m.version for m in models] == [1]
     cfg = json.loads((models[0].path / "config.json").read_text())
