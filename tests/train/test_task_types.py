@@ -296,6 +296,15 @@ def test_bad_training_input(ws, tmp_path):
         train_and_register(ws, "wine", config=TrainConfig(learning_rate=1e308, max_rounds=50))
     assert registry.list_models(ws.store, "wine") == []
     assert not list((ws.settings.models_dir / "wine").glob("*"))  # no version, no staging left
+    from dataclasses import replace
+    from pathlib import Path
+
+    from modelmint.train import train_model
+
+    rows = data.read_examples(Path(ws.store.datasets.get("wine")["path"]))
+    only_test = [replace(e, split="test") for e in rows]
+    with pytest.raises(InvalidInput, match="no training rows"):
+        train_model(only_test, "tabular-classification", TrainConfig(), tmp_path / "m")
 
 
 def test_kfold_cross_validation_never_touches_the_test_split(ws, tmp_path):
