@@ -110,6 +110,10 @@ def test_tabular_regression_metrics_and_mean_baseline(ws, tmp_path, client_for):
             "predictions"
         ][0]
         assert isinstance(p["value"], float) and 20 < p["value"] < 400
+        fb = {"prediction_id": p["id"], "label": "151.0"}
+        assert c.post("/v1/feedback", json=fb).status_code == 201
+        r = c.post("/v1/feedback", json={**fb, "label": "about 150"})
+        assert r.status_code == 400 and "not a number" in r.text
 
 
 def test_entities_crf_span_f1_chinese_by_character(ws, tmp_path, client_for):
@@ -131,6 +135,9 @@ def test_entities_crf_span_f1_chinese_by_character(ws, tmp_path, client_for):
         ents = r.json()["predictions"][0]["entities"]
         assert {"type": "LOC", "text": "北京", "start": 6, "end": 8} in ents
         assert any(e["type"] == "PER" for e in ents)
+        pid = r.json()["predictions"][0]["id"]
+        r = c.post("/v1/feedback", json={"prediction_id": pid, "label": "LOC"})
+        assert r.status_code == 400 and "data add" in r.text
         r = c.post("/v1/scenarios/ner/predict", json={"inputs": [{"a": 1}]})
         assert r.status_code == 400 and "list of token strings" in r.text
 

@@ -103,7 +103,7 @@ def demo(
     from modelmint import billing, data, registry
     from modelmint.cli.data import print_audit
     from modelmint.cli.train import print_report, print_retrain
-    from modelmint.pipeline import Workspace, retrain, train_and_register
+    from modelmint.pipeline import Workspace, evaluate_full, retrain, train_and_register
     from modelmint.settings import load_settings
 
     started = time.perf_counter()
@@ -205,6 +205,15 @@ def demo(
     # 3. evaluate ----------------------------------------------------------------------------
     _step(3, "Evaluate")
     print_report(v1.report, f"{v1.model.ref} on the frozen test split ({v1.report.n} reviews)")
+    with progress_ui() as progress:
+        ev = evaluate_full(ws, v1.model.ref, progress=progress)
+    rob = ev.robustness.get("perturbations", {})
+    console.print(
+        "robustness (accuracy change on "
+        f"{ev.robustness.get('n', 0)} test reviews): "
+        + ", ".join(f"{k} {v['delta']:+.3f}" for k, v in rob.items() if "delta" in v)
+    )
+    console.print(f"report with plots: {ev.html_path} · model card: {ev.card_path}")
     registry.promote(ws.store, v1.model.ref, reason="demo: first model")
     console.print(f"[green]registered {v1.model.ref} and promoted it to production[/]")
 

@@ -24,10 +24,41 @@ def find_prediction(store: Store, prediction_id: str, tenant_id: int) -> dict[st
 
 
 def record_feedback(
-    store: Store, tenant_id: int, prediction_id: str, label: str, known_labels: list[str]
+    store: Store,
+    tenant_id: int,
+    prediction_id: str,
+    label: str,
+    known_labels: list[str],
+    task: str = "text-classification",
 ) -> dict[str, Any]:
+    """Store the correct answer for a prediction: a label of the scenario, a number for
+    regression, or comma-separated labels for multi-label."""
     find_prediction(store, prediction_id, tenant_id)  # NotFound for absent/other tenant
     label = (label or "").strip()
+    if task in ("text-regression", "tabular-regression"):
+        try:
+            ok = math.isfinite(float(label))
+        except ValueError:
+            ok = False
+        if not ok:
+            raise InvalidInput(
+                f"'{label[:40]}' is not a number; send the correct value, e.g. 215000"
+            )
+        return store.feedback.add_feedback(prediction_id, tenant_id, label)
+    if task == "multi-label":
+        parts = [p.strip() for p in label.split(",") if p.strip()]
+        unknown = [p for p in parts if p not in known_labels]
+        if unknown:
+            raise InvalidInput(
+                f"label(s) {', '.join(unknown)} are not this scenario's ({', '.join(known_labels)}); "
+                "send the correct labels separated by commas"
+            )
+        return store.feedback.add_feedback(prediction_id, tenant_id, ",".join(sorted(parts)))
+    if task == "token-classification":
+        raise InvalidInput(
+            "feedback on entities is not a single label; add corrected sentences with "
+            "`modelmint data add` and train again"
+        )
     if label not in known_labels:
         raise InvalidInput(
             f"label '{label}' is not one of this scenario's labels ({', '.join(known_labels)}); "

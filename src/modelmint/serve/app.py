@@ -304,9 +304,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             pred = feedback.find_prediction(store, body.prediction_id, who.tenant_id)
             # the labels of the version that answered, from the registry: no model load
             model = store.models.get(pred["scenario"], pred["model_version"])
-            labels = store.datasets.get_by_id(model["dataset_id"])["labels"]
+            ds = store.datasets.get_by_id(model["dataset_id"])
             return feedback.record_feedback(
-                store, who.tenant_id, body.prediction_id, body.label, labels
+                store, who.tenant_id, body.prediction_id, body.label, ds["labels"], ds["task"]
             )
 
         rec = await run_in_threadpool(run)
