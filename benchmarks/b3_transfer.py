@@ -5,8 +5,10 @@ same data and machine: SetFit and a plain Hugging Face `Trainer` full fine-tune
 copied).
 
 Parts (--parts, comma-separated; default all, in this order):
-  fewshot       8 and 64 examples per class: ModelMint head (MiniLM, e5) vs SetFit
+  fewshot       8 and 64 examples per class: ModelMint head (MiniLM; e5 with --e5-in fewshot)
+                vs SetFit
   head          more data: banking77 full train, SST-2 random subset (--sst2-head-rows): head
+                on MiniLM and e5
   finetune      same stratified subset (--ft-rows) for ModelMint head/full/lora and HF Trainer
   fewshot-lora  8 and 64 examples per class: ModelMint lora
 
@@ -458,14 +460,19 @@ def targets(records: list[dict[str, Any]]) -> dict[str, Any]:
     head_vs_peer = []
     fewshot = []
     for (ds, setting), systems in sorted(groups.items()):
-        head = systems.get("ModelMint head (MiniLM)")
+        heads = [
+            s for s in ("ModelMint head (MiniLM)", "ModelMint head (e5-small)") if s in systems
+        ]
         for peer in ("SetFit", "HF Trainer (full)"):
-            if head and peer in systems:
-                pr = systems[peer]
+            for name in heads:
+                if peer not in systems:
+                    continue
+                head, pr = systems[name], systems[peer]
                 head_vs_peer.append(
                     {
                         "dataset": ds,
                         "setting": setting,
+                        "head": name,
                         "peer": peer,
                         "head_accuracy": head["accuracy"],
                         "peer_accuracy": pr["accuracy"],
@@ -507,18 +514,40 @@ def targets(records: list[dict[str, Any]]) -> dict[str, Any]:
     return {"head_vs_peer": head_vs_peer, "best_method": best_method, "fewshot_vs_setfit": fewshot}
 
 
+SYSTEMS = (
+    "ModelMint head (MiniLM)",
+    "ModelMint head (e5-small)",
+    "ModelMint lora",
+    "ModelMint full",
+    "SetFit",
+    "HF Trainer (full)",
+)
+
+
+def _order(r: dict[str, Any]) -> tuple[Any, ...]:
+    setting = r["setting"]
+    n = int("".join(c for c in setting.split()[0].split("-")[0] if c.isdigit()) or 0)
+    kind = 0 if setting.endswith("-shot") else 2 if "subset" in setting else 1
+    system = SYSTEMS.index(r["system"]) if r["system"] in SYSTEMS else len(SYSTEMS)
+    return (kind, r["dataset"], n, system)
+
+
+def _secs(x: float) -> str:
+    return f"{x:.1f} s" if x < 10 else f"{x:.0f} s"
+
+
 def table(records: list[dict[str, Any]]) -> str:
     lines = [
         "| dataset | setting | train + val rows | system | test accuracy | macro F1 | train time | test predict |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for r in records:
+    for r in sorted(records, key=_order):
         rows = f"{r['n_train']:,} + {r['n_validation']:,}"
         if "accuracy" in r:
             lines.append(
                 f"| {r['dataset']} | {r['setting']} | {rows} | {r['system']} | "
-                f"{100 * r['accuracy']:.1f}% | {100 * r['macro_f1']:.1f}% | {r['train_s']:.0f} s | "
-                f"{r['eval_s']:.0f} s |"
+                f"{100 * r['accuracy']:.1f}% | {100 * r['macro_f1']:.1f}% | {_secs(r['train_s'])} | "
+                f"{_secs(r['eval_s'])} |"
             )
         else:
             lines.append(
@@ -529,7 +558,7 @@ def table(records: list[dict[str, Any]]) -> str:
     lines.append("")
     for h in t["head_vs_peer"]:
         lines.append(
-            f"- head vs {h['peer']} ({h['dataset']}, {h['setting']}): accuracy "
+            f"- {h['head']} vs {h['peer']} ({h['dataset']}, {h['setting']}): accuracy "
             f"{h['accuracy_gap_points']:+.1f} points, time ratio {h['time_ratio']:.2f} -> "
             f"{'met' if h['met'] else 'MISSED'}"
         )
@@ -566,17 +595,17 @@ QUICK = {
     "ft_rows": {"banking77": 160, "sst2": 120},
     "ft_epochs": 1,
     "test_rows": 150,
-    "e5_in": ("fewshot", "head"),
+    "e5_in": ("head",),
 }
 
 
 def git_state() -> dict[str, Any]:
     def git(*a: str) -> str:
         r = subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True, check=False)
-        return r.stdout.strip()
+        return r.stdout.rstrip("\n")
 
     return {
-        "commit": git("rev-parse", "--short", "HEAD"),
+        "commit": git("rev-parse", "--short", "HEAD").strip(),
         "dirty_files": git("status", "--short", "src").splitlines(),
     }
 
