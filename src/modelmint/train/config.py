@@ -25,7 +25,7 @@ class TrainConfig:
     """Inputs are truncated to this many tokens (special tokens included), in training and
     serving alike."""
 
-    c_values: tuple[float, ...] = (0.25, 1.0, 4.0, 16.0)
+    c_values: tuple[float, ...] = (0.25, 1.0, 4.0, 16.0, 64.0)
     """Inverse L2 strengths tried for the head; the best on the validation split is kept."""
 
     class_weight: Literal["balanced", "none"] = "balanced"

@@ -87,7 +87,6 @@ def finetune_text(
             return_tensors="pt",
         )
 
-    # sort by length inside each batch to waste less padding
     enc_train = encode(train)
     y_train = torch.tensor([index[e.label] for e in train])
     enc_val = encode(val)
@@ -99,11 +98,21 @@ def finetune_text(
         n = int(d["attention_mask"].sum(1).max())
         return {k: v[:, :n] for k, v in d.items()}
 
+    lengths = enc_train["attention_mask"].sum(1)
+
     def batches(epoch: int):
+        """Random batches of similar length: shuffle, sort by length inside windows of 50
+        batches, then shuffle the batches (padding is what a CPU pays for)."""
         g = torch.Generator().manual_seed(config.seed * 1000 + epoch)
         perm = torch.randperm(len(train), generator=g)
-        for i in range(0, len(train), bs):
-            idx = perm[i : i + bs]
+        window = bs * 50
+        chunks = []
+        for w in range(0, len(perm), window):
+            part = perm[w : w + window]
+            part = part[torch.argsort(lengths[part], stable=True)]
+            chunks += [part[i : i + bs] for i in range(0, len(part), bs)]
+        for j in torch.randperm(len(chunks), generator=g).tolist():
+            idx = chunks[j]
             yield trim({k: v[idx] for k, v in enc_train.items()}), y_train[idx]
 
     def val_logits() -> np.ndarray:
@@ -132,6 +141,8 @@ def finetune_text(
         progress=progress,
         checkpoint=checkpoint,
         trainable=trainable,
+        head_params=[p for n, p in net.named_parameters() if "classifier" in n and p.requires_grad],
+        head_lr=2e-3,
         epochs=config.epochs_for(3),
     )
     logits = val_logits()

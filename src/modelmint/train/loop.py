@@ -30,12 +30,13 @@ Batch = tuple[dict[str, Any], Any]  # (model inputs, labels tensor)
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch. Deterministic algorithms are switched on inside `fit`
+    only, and switched back afterwards."""
     import torch
 
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def world() -> tuple[int, int]:
@@ -90,6 +91,8 @@ def fit(
     progress: Progress | None = None,
     checkpoint: Path | None = None,
     trainable: list[Any] | None = None,
+    head_params: list[Any] | None = None,
+    head_lr: float | None = None,
     epochs: int,
 ) -> dict[str, Any]:
     """Train `net` in place and leave it with its best validation weights.
@@ -97,6 +100,47 @@ def fit(
     ``batches(epoch)`` yields (inputs, labels); ``forward(net, inputs)`` returns logits;
     ``evaluate()`` returns the validation score (higher is better). Returns the loop state:
     epochs run, best score and epoch, the learning curve, whether it resumed."""
+    import torch
+
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        return _fit(
+            net,
+            batches,
+            steps_per_epoch,
+            evaluate,
+            forward,
+            config,
+            lr,
+            weight,
+            progress,
+            checkpoint,
+            trainable,
+            head_params,
+            head_lr,
+            epochs,
+        )
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _fit(
+    net,
+    batches,
+    steps_per_epoch,
+    evaluate,
+    forward,
+    config,
+    lr,
+    weight,
+    progress,
+    checkpoint,
+    trainable,
+    head_params,
+    head_lr,
+    epochs,
+) -> dict[str, Any]:
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -109,7 +153,13 @@ def fit(
     params = (
         trainable if trainable is not None else [p for p in net.parameters() if p.requires_grad]
     )
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    # a freshly initialised output layer learns at head_lr (much faster than the pretrained
+    # body): with many classes the body's small rate alone leaves the classifier underfit
+    head = {id(p) for p in head_params or []}
+    groups = [{"params": [p for p in params if id(p) not in head], "lr": lr}]
+    if head:
+        groups.append({"params": [p for p in params if id(p) in head], "lr": head_lr or lr})
+    opt = torch.optim.AdamW(groups, lr=lr, weight_decay=0.01)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weight.to(dev) if weight is not None else None)
     state: dict[str, Any] = {"epoch": 0, "best": None, "best_epoch": 0, "bad": 0, "curve": []}
     best_weights: dict[str, Any] | None = None
