@@ -29,6 +29,11 @@ test: $(VENV)/.installed-dev
 	scripts/install-browser
 	scripts/test
 
+# the benchmark peers (SetFit) on top of the dev install; then e.g. `make bench B=b3_transfer`
+bench: $(VENV)/.installed-dev
+	$(BIN)/pip install -qq -e ".[demo,dev,bench]" "$(TORCH)"
+	$(BIN)/python benchmarks/$(or $(B),b3_transfer).py
+
 check: $(VENV)/.installed-dev
 	scripts/check
 
