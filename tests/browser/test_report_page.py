@@ -45,3 +45,36 @@ def test_audit_report_renders_charts_and_findings(ws, reviews_csv, tmp_path):
             assert errors == []
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium not installed (make test installs it with apt-get)"
+)
+def test_evaluation_report_renders_plots_robustness_and_lineage(ws, trained, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from modelmint.pipeline import evaluate_full
+
+    ev = evaluate_full(ws, trained.model.ref)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"]
+        )
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(ev.html_path.as_uri())
+            assert page.title() == f"Evaluation of {trained.model.ref}"
+            plots = page.locator("figure svg")
+            assert plots.count() == 3  # confusion matrix, reliability, per-class F1
+            for i in range(3):
+                box = plots.nth(i).bounding_box()
+                assert box is not None and box["width"] > 200 and box["height"] > 150
+            for heading in ("Metrics", "Plots", "Per class", "Robustness", "Lineage"):
+                assert page.get_by_role("heading", name=heading).count() == 1
+            assert page.get_by_text("accuracy_ci95").count() == 1
+            page.screenshot(path=str(tmp_path / "evaluation.png"), full_page=True)
+            assert errors == []
+        finally:
+            browser.close()
