@@ -132,7 +132,8 @@ class HFEncoder:
                 f"cannot load base model '{name}' from '{path}': {exc}. Pass a local model "
                 f"directory, or one of the bundled encoders: {E5_SMALL}, {MINILM}"
             ) from exc
-        self._model.eval()
+        self._device = "cuda" if torch.cuda.is_available() else "cpu"  # the GPU when present
+        self._model.to(self._device).eval()
         self._torch = torch
         self.dim = int(self._model.config.hidden_size)
         self._lock = threading.Lock()
@@ -152,6 +153,7 @@ class HFEncoder:
                 max_length=max_tokens,
                 return_tensors="pt",
             )
+            enc = {k: v.to(self._device) for k, v in enc.items()}
             hidden = self._model(**enc).last_hidden_state
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)

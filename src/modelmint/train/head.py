@@ -35,13 +35,15 @@ def _nll(logits: np.ndarray, y: np.ndarray) -> float:
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """The temperature T minimising validation NLL of softmax(logits / T) (Guo et al. 2017).
 
-    Returns (T, NLL at T=1, NLL at T). Rows whose label the head never saw are ignored."""
+    Returns (T, NLL at T=1, NLL at T). Rows whose label the head never saw are ignored; with
+    fewer than 10 validation rows T stays 1."""
     from scipy.optimize import minimize_scalar
 
     keep = y >= 0
     logits, y = logits[keep].astype(np.float64), y[keep]
-    before = _nll(logits, y)
-    if len(y) < 2:
+    before = _nll(logits, y) if len(y) else 0.0
+    # one scalar, but not from a handful of rows (few-shot): then the logits stay as they are
+    if len(y) < 10:
         return 1.0, before, before
     res = minimize_scalar(lambda t: _nll(logits / t, y), bounds=(0.01, 100.0), method="bounded")
     t = float(res.x)
