@@ -84,7 +84,9 @@ def label_issues(
         cv=StratifiedKFold(n_splits=k, shuffle=True, random_state=seed),
         method="predict_proba",
     )
-    ranked = find_label_issues(y, probs, return_indices_ranked_by="self_confidence")
+    # n_jobs=1: cleanlab's default forks a multiprocessing pool, and a fork of a process with
+    # live native threads (jemalloc, OpenMP) can deadlock in the child - seen in CI
+    ranked = find_label_issues(y, probs, return_indices_ranked_by="self_confidence", n_jobs=1)
     issues = [
         {
             "row": int(i) + 1,
