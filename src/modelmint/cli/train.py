@@ -112,7 +112,7 @@ def train(
             help="Text classification: head (frozen encoder + trained head, fast), lora "
             "(LoRA adapters via peft) or full (full fine-tune); lora/full need "
             "--base-model all-MiniLM-L6-v2 or a transformers model. Other tasks pick their "
-            "own model: LightGBM (tabular), CRF (entities), CNN (images).",
+            "own model: LightGBM (tabular), CRF (entities), CNN (images); faq indexes the questions, and full fine-tunes the index first.",
         ),
     ] = "head",
     max_tokens: Annotated[
