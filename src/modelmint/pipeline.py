@@ -201,9 +201,22 @@ def cross_validate(
 def load_model(path: Path, image_root: Path | None = None) -> Model:
     """Load a model directory; image models also learn where their dataset's images are."""
     model = load_model_dir(path)
-    if image_root is not None and hasattr(model, "image_root"):
-        model.image_root = image_root
+    if image_root is not None:
+        _point_at_images(model, image_root)
     return model
+
+
+def _point_at_images(model: Model, image_root: Path) -> None:
+    """Image models read stored examples from their dataset's image folder."""
+    if hasattr(model, "image_root"):
+        model.image_root = image_root
+
+
+def _dataset_of(ws: Workspace, mref: ModelRef) -> tuple[list, Path]:
+    """The examples of the dataset version a registered model was trained on, and its images."""
+    name, version = mref.dataset.split(":")
+    path = Path(ws.store.datasets.get(name, int(version))["path"])
+    return data.read_examples(path), path.parent / "images"
 
 
 def report_dict(report: EvalReport) -> dict[str, Any]:
@@ -225,11 +238,8 @@ def evaluate_ref(
 ) -> tuple[ModelRef, EvalReport]:
     """Score a registered model on the frozen test split of the dataset it was trained on."""
     mref, model = registry.load(ws.store, ref)
-    name, version = mref.dataset.split(":")
-    ds_path = Path(ws.store.datasets.get(name, int(version))["path"])
-    examples = data.read_examples(ds_path)
-    if hasattr(model, "image_root"):
-        model.image_root = ds_path.parent / "images"
+    examples, image_root = _dataset_of(ws, mref)
+    _point_at_images(model, image_root)
     report = evaluate.evaluate_model(
         model,
         examples,
@@ -277,12 +287,8 @@ def evaluate_full(
     from modelmint.evaluate.robustness import robustness as run_robustness
 
     mref, model = registry.load(ws.store, ref)
-    name, version = mref.dataset.split(":")
-    ds_path = Path(ws.store.datasets.get(name, int(version))["path"])
-    examples = data.read_examples(ds_path)
-    image_root = ds_path.parent / "images"
-    if hasattr(model, "image_root"):
-        model.image_root = image_root
+    examples, image_root = _dataset_of(ws, mref)
+    _point_at_images(model, image_root)
     report = evaluate.evaluate_model(
         model,
         examples,
@@ -295,8 +301,7 @@ def evaluate_full(
     if prod_version is not None and prod_version != mref.version:
         _, prod_model = registry.load(ws.store, f"{mref.name}:{prod_version}")
         if prod_model.task == model.task:
-            if hasattr(prod_model, "image_root"):
-                prod_model.image_root = image_root
+            _point_at_images(prod_model, image_root)
             prod_report = evaluate.evaluate_model(
                 prod_model, examples, split="test", cache=ws.cache
             )
@@ -432,12 +437,9 @@ def compare_models(
         raise InvalidInput(
             f"{ra.ref} is {ma.task} and {rb.ref} is {mb.task}; compare models of one task"
         )
-    ds_name, ds_version = ra.dataset.split(":")
-    ds_path = Path(ws.store.datasets.get(ds_name, int(ds_version))["path"])
-    examples = data.read_examples(ds_path)
+    examples, image_root = _dataset_of(ws, ra)
     for m in (ma, mb):
-        if hasattr(m, "image_root"):
-            m.image_root = ds_path.parent / "images"
+        _point_at_images(m, image_root)
     reports = []
     for i, m in enumerate((ma, mb)):
         if progress:
