@@ -12,8 +12,11 @@
     ├── Conflict                   409 / exit 5   already exists, or a concurrent change won
     ├── RateLimited                429 / exit 6   over the rate limit or the quota (carries Retry-After)
     ├── ServiceUnavailable         503 / exit 1   not ready yet (model loading, database down)
+    │   └── Overloaded             503 / exit 1   the serving queue is full (carries Retry-After)
+    ├── TimedOut                   504 / exit 1   a request ran past the per-request timeout
     ├── ConfigError                500 / exit 7   the settings or the environment are wrong
-    └── GateRejected               409 / exit 8   a candidate model did not pass the promotion gate
+    ├── GateRejected               409 / exit 8   a candidate model did not pass the promotion gate
+    └── TrainingDiverged           422 / exit 9   the loss became NaN or infinite; nothing registered
 
 Every message says what was wrong *and* how to fix it, e.g.
 ``column 'label' not found; columns are text, sentiment - pass --label sentiment``.
@@ -102,6 +105,22 @@ class ServiceUnavailable(ModelMintError):
     title = "service unavailable"
 
 
+class Overloaded(ServiceUnavailable):
+    """The serving queue is full: retry after a moment (503 with Retry-After)."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+
+class TimedOut(ModelMintError):
+    """A request ran past the per-request timeout (504)."""
+
+    http_status = 504
+    exit_code = 1
+    title = "timed out"
+
+
 class ConfigError(ModelMintError):
     http_status = 500
     exit_code = 7
@@ -130,10 +149,12 @@ __all__ = [
     "InvalidInput",
     "ModelMintError",
     "NotFound",
+    "Overloaded",
     "PayloadTooLarge",
     "PaymentRequired",
     "RateLimited",
     "ServiceUnavailable",
+    "TimedOut",
     "TrainingDiverged",
     "Unauthorized",
 ]

@@ -44,9 +44,56 @@ class Settings(BaseSettings):
         default=20 * 1024**3, ge=1, description="Largest file `data add` accepts, in bytes."
     )
     model_cache_size: int = Field(
-        default=8,
+        default=1000,
         ge=1,
-        description="How many model versions one server process keeps loaded (LRU).",
+        description="Most model versions one server process keeps loaded (LRU, with model_cache_mb).",
+    )
+    model_cache_mb: int = Field(
+        default=4096,
+        ge=1,
+        description="Memory bound for loaded versions that cannot share an encoder (LRU). Heads "
+        "on a shared encoder count only their own weights.",
+    )
+    serve_runtime: str = Field(
+        default="onnx",
+        pattern="^(onnx|torch)$",
+        description="Runtime for transformers encoders in the server: onnx (ONNX Runtime, graph "
+        "exported once and cached in HOME/cache/onnx) or torch. onnx falls back to torch if "
+        "the export fails.",
+    )
+    serve_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="Intra-op threads per server process. Default: CPU cores / server processes.",
+    )
+    max_batch_size: int = Field(
+        default=64, ge=1, description="Most inputs in one micro-batch (one forward pass)."
+    )
+    max_batch_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        description="Longest a request waits for others to join its micro-batch, in ms.",
+    )
+    max_queue: int = Field(
+        default=2048,
+        ge=1,
+        description="Most inputs waiting per batcher; beyond it predict answers 503 with "
+        "Retry-After.",
+    )
+    batch_concurrency: int = Field(
+        default=1,
+        ge=1,
+        description="Micro-batches one server process runs at once (raise on big machines, with "
+        "serve_threads = cores / this).",
+    )
+    request_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A predict call running longer is answered 504."
+    )
+    alias_refresh_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often each server process looks for promotions and rollbacks made "
+        "elsewhere (it warms the new version, then switches).",
     )
     worker_poll_seconds: float = Field(
         default=2.0, gt=0, description="How often `modelmint worker` looks for queued jobs."

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from typing import Annotated
 
@@ -62,6 +64,12 @@ def serve(
                 str(os.getpid()),
             ]
         )
+    if settings.serve_threads is None:  # share the cores between the server processes
+        os.environ["MODELMINT_SERVE_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+    metrics_dir = None
+    if workers > 1:  # /metrics sums over every server process (prometheus_client multiprocess)
+        metrics_dir = tempfile.mkdtemp(prefix="modelmint-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     console.print(f"ModelMint API on http://{host}:{port} (docs: /docs) · home {settings.home}")
     try:
         uvicorn.run(
@@ -74,6 +82,8 @@ def serve(
             access_log=False,
         )
     finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
         if job_worker is not None:
             job_worker.terminate()
             try:

@@ -91,6 +91,11 @@ class Model:
             return out
         return probabilities_to_predictions(self.labels, outputs)
 
+    def token_counts(self, inputs: list[Any]) -> list[int] | None:
+        """Tokens per text input before truncation (to report truncation); None where the
+        model does not tokenise."""
+        return None
+
     def predict(self, inputs: list[Any], cache: Any = None) -> list[Prediction]:
         return self.to_predictions(self.outputs(inputs, cache), inputs)
 

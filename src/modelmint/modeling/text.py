@@ -13,7 +13,7 @@ import numpy as np
 
 from modelmint.modeling.base import REGRESSION, Model, softmax
 from modelmint.modeling.cache import EmbeddingCache, embed_with_cache
-from modelmint.modeling.encoders import Encoder, get_encoder
+from modelmint.modeling.encoders import Encoder, get_encoder, nfkc
 
 # occlusion units: Latin words/numbers, CJK in pairs of characters, single other symbols
 _SEGMENT = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]{1,2}|[^\W_]+|[^\w\s]", re.UNICODE)
@@ -57,8 +57,16 @@ class TextHeadModel(Model):
     def outputs(self, inputs: list[Any], cache: Any = None, progress: Any = None) -> Any:
         return self.from_embeddings(self.embed(list(inputs), cache, progress=progress))
 
+    def token_counts(self, inputs: list[Any]) -> list[int] | None:
+        return self.encoder.token_counts([str(x) for x in inputs])
+
     def explain(self, value: Any, top_k: int = 8) -> list[dict[str, Any]]:
         return occlusion(self, str(value), top_k)
+
+
+def tokenizer_counts(tokenizer: Any, inputs: list[Any]) -> list[int]:
+    """Tokens per text (special tokens included) for a transformers tokenizer."""
+    return [len(ids) for ids in tokenizer([nfkc(str(x)) for x in inputs])["input_ids"]]
 
 
 def occlusion(model: Model, text: str, top_k: int = 8) -> list[dict[str, Any]]:

@@ -5,27 +5,36 @@ a retrain requested over HTTP becomes a job row that ``modelmint worker`` picks 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
+import os
+import re
+import threading
 import time
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelmint import __version__, billing, feedback
+from modelmint import __version__, billing, feedback, registry
 from modelmint.data.redact import redact
 from modelmint.errors import (
     Forbidden,
     InvalidInput,
+    ModelMintError,
     PayloadTooLarge,
     ServiceUnavailable,
+    TimedOut,
     Unauthorized,
 )
 from modelmint.modeling import REGRESSION
+from modelmint.modeling.encoders import use_runtime
 from modelmint.serve import errors as error_handlers
+from modelmint.serve.batcher import BatchFailed
+from modelmint.serve.metrics import Metrics
 from modelmint.serve.middleware import RequestIdAndBodyLimit
 from modelmint.serve.pool import ModelPool
 from modelmint.settings import Settings
@@ -36,6 +45,7 @@ logger = logging.getLogger("modelmint.serve")
 
 
 Scalar = str | int | float | bool | None
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 except \t \n \r, and DEL
 
 
 class PredictRequest(BaseModel):
@@ -76,6 +86,11 @@ class PredictionOut(BaseModel):
     labels: list[str] | None = Field(default=None, description="Multi-label: labels switched on.")
     entities: list[Entity] | None = Field(default=None, description="Entities found.")
     explanation: list[Contribution] | None = None
+    truncated: bool | None = Field(
+        default=None,
+        description="Present and true when the input was longer than the model's max_tokens "
+        "and only its beginning was used.",
+    )
 
 
 class PredictResponse(BaseModel):
@@ -101,6 +116,17 @@ class Accepted(BaseModel):
     id: str
 
 
+class PromoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = Field(ge=1, description="The version to serve.")
+    reason: str = Field(default="", max_length=500, description="Kept in the audit log.")
+
+
+class RollbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(default="", max_length=500, description="Kept in the audit log.")
+
+
 class RetrainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     scenario: str = Field(min_length=1, max_length=100)
@@ -124,10 +150,15 @@ def _check_strings(item: Any, i: int, max_chars: int) -> None:
         strings = list(item)
     total = 0
     for text in strings:
-        if "\x00" in text or not _is_utf8(text):
+        bad = _CONTROL.search(text)
+        if bad:
             raise InvalidInput(
-                f"input {i} contains a NUL character or an unpaired surrogate; send plain "
-                "UTF-8 text"
+                f"input {i} contains the control character U+{ord(bad.group()):04X}; remove "
+                "control characters (tabs and line breaks are fine)"
+            )
+        if not _is_utf8(text):
+            raise InvalidInput(
+                f"input {i} contains an unpaired surrogate; send plain UTF-8 text"
             )
         total += len(text)
     if total > max_chars:
@@ -137,7 +168,7 @@ def _check_strings(item: Any, i: int, max_chars: int) -> None:
 
 
 def _prediction_out(
-    pid: str, p: Prediction, why: list[dict[str, Any]] | None, task: str
+    pid: str, p: Prediction, why: list[dict[str, Any]] | None, task: str, truncated: bool
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"id": pid, "label": p.label, "score": p.score, "scores": p.scores}
     if task in REGRESSION:
@@ -148,6 +179,8 @@ def _prediction_out(
         out["entities"] = list(p.entities)
     if why is not None:
         out["explanation"] = why
+    if truncated:
+        out["truncated"] = True
     return out
 
 
@@ -181,14 +214,23 @@ async def _admin(request: Request, authorization: Annotated[str | None, Header()
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     store = store or open_store(settings.sqlalchemy_url)
-    pool = ModelPool(store, settings.model_cache_size)
+    threads = settings.serve_threads or max(1, os.cpu_count() or 1)
+    use_runtime(settings.serve_runtime, settings.cache_dir, threads)
+    metrics = Metrics()
+    pool = ModelPool(store, settings, metrics)
     limiter = billing.RateLimiter()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.warm = await run_in_threadpool(pool.warm_up)
         logger.info("serving %s", app.state.warm)
-        yield
+        stop = threading.Event()
+        pool.watch(stop)  # follows promotions and rollbacks made by other processes
+        try:
+            yield
+        finally:
+            stop.set()
+            pool.close()
 
     app = FastAPI(
         title="ModelMint API",
@@ -199,6 +241,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.store = store
     app.state.settings = settings
     app.state.pool = pool
+    app.state.metrics = metrics
     app.state.warm = {}
     error_handlers.install(app)
 
@@ -211,14 +254,28 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         db = await run_in_threadpool(store.db.ping)
         if not db:
             raise ServiceUnavailable("database not reachable; check MODELMINT_DATABASE_URL")
+        scenarios = await run_in_threadpool(pool.readiness)
+        if scenarios and not any(v["ready"] for v in scenarios.values()):
+            raise ServiceUnavailable(
+                "no scenario can serve: "
+                + "; ".join(f"{k}: {v.get('error', 'not loaded')}" for k, v in scenarios.items()),
+            )
         return {
             "ok": True,
             "database": True,
+            "scenarios": scenarios,
             "loaded": pool.loaded(),
             "warm_up": app.state.warm,
             "failures": pool.failures,
             "load_seconds": pool.load_seconds,
         }
+
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    async def prometheus_metrics() -> Response:
+        for name, depth in pool.queued().items():
+            metrics.queue_depth.labels(name).set(depth)
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
 
     @app.post(
         "/v1/scenarios/{scenario}/predict",
@@ -242,18 +299,36 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             used = await run_in_threadpool(store.billing.units_used, who.tenant_id, period)
             if used + n > who.monthly_quota:
                 raise billing.quota_error(who, used, n)
-        serving = await run_in_threadpool(pool.production, scenario)
+        serving = pool.current(scenario) or await run_in_threadpool(pool.production, scenario)
         model = serving.model
         inputs = [model.parse_input(item, i) for i, item in enumerate(body.inputs)]
-
-        def run() -> tuple[list, list | None]:
-            preds = model.predict(inputs)
-            why = [model.explain(x) for x in inputs] if body.explain else None
-            return preds, why
-
-        preds, explanations = await run_in_threadpool(run)
-        latency_ms = (time.perf_counter() - started) * 1000
         request_id = request.state.request_id
+        explanations = None
+        truncated: list[bool] = [False] * n
+        try:
+            if body.explain:  # occlusion: its own batch of variants per input, off the batcher
+
+                def run() -> tuple[list, list]:
+                    return model.predict(inputs), [model.explain(x) for x in inputs]
+
+                preds, explanations = await asyncio.wait_for(
+                    run_in_threadpool(run), settings.request_timeout_seconds
+                )
+            else:
+                preds, truncated = await asyncio.wait_for(
+                    serving.predict(inputs, request_id), settings.request_timeout_seconds
+                )
+        except TimeoutError:
+            raise TimedOut(
+                f"the prediction took longer than {settings.request_timeout_seconds:g} s and was "
+                "abandoned (nothing was metered); retry, or send fewer inputs"
+            ) from None
+        except BatchFailed as exc:
+            raise ModelMintError(
+                f"the model failed on the batch this request was in ({exc.batch_id}); nothing was "
+                f"metered. The server log explains it under request id {request_id}"
+            ) from exc
+        latency_ms = (time.perf_counter() - started) * 1000
         rows = [
             {
                 "id": new_id(),
@@ -280,6 +355,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         if not ok:
             used = await run_in_threadpool(store.billing.units_used, who.tenant_id, period)
             raise billing.quota_error(who, used, n)
+        unit_type = "explain" if body.explain else "predict"
+        metrics.predictions.labels(scenario, str(serving.version), unit_type).inc(n)
         logger.info(
             "predict",
             extra={
@@ -292,7 +369,13 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         )
         return {
             "predictions": [
-                _prediction_out(r["id"], p, explanations[k] if explanations else None, model.task)
+                _prediction_out(
+                    r["id"],
+                    p,
+                    explanations[k] if explanations else None,
+                    model.task,
+                    truncated[k],
+                )
                 for k, (r, p) in enumerate(zip(rows, preds, strict=True))
             ],
             "model": serving.ref,
@@ -342,10 +425,48 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         )
         return {"ok": True, "job": job["id"], "status": job["status"]}
 
+    @app.post(
+        "/v1/admin/scenarios/{scenario}/promote", tags=["admin"], dependencies=[Depends(_admin)]
+    )
+    async def admin_promote(scenario: str, body: PromoteRequest) -> dict[str, Any]:
+        """Load and warm the version in this process, then point production at it (audited,
+        atomic). Requests in flight finish on the old version; other processes switch within
+        alias_refresh_seconds, each after warming it."""
+        ref = f"{scenario}:{body.version}"
+
+        def run() -> dict[str, Any]:
+            registry.get(store, ref)  # 404 for an unknown scenario or version
+            pool.prepare(scenario, body.version)  # a version that cannot load never goes live
+            before = registry.promote(store, ref, reason=body.reason or "admin API")
+            pool.switch(scenario, body.version)
+            return {"ok": True, "scenario": scenario, "production": body.version, "was": before}
+
+        return await run_in_threadpool(run)
+
+    @app.post(
+        "/v1/admin/scenarios/{scenario}/rollback", tags=["admin"], dependencies=[Depends(_admin)]
+    )
+    async def admin_rollback(scenario: str, body: RollbackRequest) -> dict[str, Any]:
+        """Point production back at the version before the latest promotion."""
+
+        def run() -> dict[str, Any]:
+            frm, to = registry.rollback(store, scenario, reason=body.reason or "admin API")
+            pool.switch(scenario, to)  # the old one keeps serving here until this one is warm
+            return {"ok": True, "scenario": scenario, "production": to, "was": frm}
+
+        return await run_in_threadpool(run)
+
     @app.get("/v1/admin/jobs/{job_id}", tags=["admin"], dependencies=[Depends(_admin)])
     async def admin_job(job_id: str) -> dict[str, Any]:
         return await run_in_threadpool(store.jobs.get, job_id)
 
     # Outermost: ids on every response, and oversize bodies refused before parsing.
-    app.add_middleware(RequestIdAndBodyLimit, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestIdAndBodyLimit,
+        max_body_bytes=settings.max_body_bytes,
+        on_response=lambda route, status, seconds: (
+            metrics.requests.labels(route, str(status)).inc(),
+            metrics.latency.labels(route).observe(seconds),
+        ),
+    )
     return app

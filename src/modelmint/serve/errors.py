@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from modelmint.errors import ModelMintError, RateLimited
+from modelmint.errors import ModelMintError, Overloaded, RateLimited
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, RateLimited):
             headers = {"Retry-After": str(exc.retry_after)}
             errors = [{"limit": exc.limit, "retry_after": exc.retry_after}, *errors]
+        elif isinstance(exc, Overloaded):
+            headers = {"Retry-After": str(exc.retry_after)}
         if exc.http_status >= 500:
             logger.error("server error: %s", exc.message)
         return error_response(request, exc.http_status, exc.message, errors, headers)

@@ -1,9 +1,18 @@
-"""Which model serves a scenario, loaded once per process and swapped atomically.
+"""Which model serves a scenario, how it is batched, and how it is swapped without a failure.
 
-Each request resolves ``scenario@production`` in the database (so a promotion made by any
-process is seen by every replica on its next request), then takes the loaded model for that
-version from an LRU. A request that already holds a model finishes on it, so a swap never
-fails a request in flight."""
+* **Current version**: each scenario's serving version is held in memory. A watcher thread reads
+  the production aliases every ``alias_refresh_seconds``; when one moved (a promotion or
+  rollback by any process, CLI or admin API), it loads and warms the new version *first* and
+  then switches, in one assignment. Requests that already hold the old version finish on it;
+  new requests get the new one. A version that fails to load never takes traffic: the old one
+  keeps serving and the failure shows in /readyz.
+* **Sharing**: text heads on a frozen encoder share the process-wide encoder
+  (``modeling.get_encoder``) *and* its micro-batcher: requests for any number of scenarios on
+  the same encoder go through one forward pass, then each applies its own small head. So 100
+  scenarios cost about one model.
+* **Everything else** (LightGBM, CRF, CNN, fine-tuned or exported transformers) gets a
+  micro-batcher of its own and counts against an LRU bound on memory (``model_cache_mb``).
+"""
 
 from __future__ import annotations
 
@@ -12,17 +21,27 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from modelmint import registry
 from modelmint.errors import ModelMintError, NotFound, ServiceUnavailable
 from modelmint.modeling import Model
+from modelmint.modeling.text import TextHeadModel
+from modelmint.serve.batcher import MicroBatcher, by_length
+from modelmint.serve.metrics import Metrics
+from modelmint.settings import Settings
 from modelmint.store import Store
+from modelmint.types import Prediction
 
 logger = logging.getLogger(__name__)
 
-
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")
+GROUP = 16  # inputs per forward pass inside a batch, after sorting by length
+TEXT_TASKS = ("text-classification", "multi-label", "text-regression", "faq")
 
 
 @dataclass(frozen=True)
@@ -30,23 +49,66 @@ class Serving:
     scenario: str
     version: int
     model: Model
+    batcher: MicroBatcher
 
     @property
     def ref(self) -> str:
         return f"{self.scenario}:{self.version}"
 
+    @property
+    def shared(self) -> bool:
+        return isinstance(self.model, TextHeadModel)
+
+    async def predict(self, inputs: list[Any], request_id: str) -> tuple[list[Prediction], list]:
+        """Predictions and per-input truncation flags, through the micro-batcher."""
+        rows = await self.batcher.submit(inputs, request_id)
+        outs = [r[0] for r in rows]
+        truncated = [r[1] for r in rows]
+        if self.shared:
+            head: TextHeadModel = self.model  # type: ignore[assignment]
+            outputs: Any = head.from_embeddings(np.stack(outs))
+        elif outs and isinstance(outs[0], np.ndarray | np.floating | float):
+            outputs = np.asarray(outs)
+        else:
+            outputs = outs
+        return self.model.to_predictions(outputs, inputs), truncated
+
+
+def _model_bytes(model: Model) -> int:
+    """What a loaded version costs on its own: a shared-encoder head only its weights; other
+    kinds roughly their files."""
+    if isinstance(model, TextHeadModel):
+        return int(model.weight.nbytes + model.bias.nbytes)
+    return sum(f.stat().st_size for f in model.path.rglob("*") if f.is_file())
+
 
 class ModelPool:
-    def __init__(self, store: Store, size: int) -> None:
+    def __init__(self, store: Store, settings: Settings, metrics: Metrics | None = None) -> None:
         self.store = store
-        self.size = size
-        self._loaded: OrderedDict[tuple[str, int], Model] = OrderedDict()
+        self.settings = settings
+        self.metrics = metrics
+        self.max_bytes = settings.model_cache_mb * 1024 * 1024
+        self._loaded: OrderedDict[tuple[str, int], tuple[Model, int]] = OrderedDict()
+        self._current: dict[str, Serving] = {}
+        self._batchers: dict[str, MicroBatcher] = {}
         self._lock = threading.Lock()
         self._load_locks: dict[tuple[str, int], threading.Lock] = {}
+        self._switch_lock = threading.Lock()
         self.load_seconds: dict[str, float] = {}
         self.failures: dict[str, str] = {}
+        # every batch of every batcher runs here: one at a time by default, since one batch
+        # already uses all the intra-op threads (see docs/serving.md)
+        self.executor = ThreadPoolExecutor(settings.batch_concurrency, thread_name_prefix="batch")
+
+    # --- which version serves -----------------------------------------------------------
+    def current(self, scenario: str) -> Serving | None:
+        """The serving version, if this process serves the scenario already (no I/O)."""
+        return self._current.get(scenario)
 
     def production(self, scenario: str) -> Serving:
+        serving = self._current.get(scenario)
+        if serving is not None:
+            return serving
         version = (
             self.store.models.resolve_alias(scenario, "production")
             if _NAME.fullmatch(scenario)
@@ -62,57 +124,205 @@ class ModelPool:
                 f"scenario '{scenario}' has no production model; promote one with "
                 f"`modelmint models promote {scenario}:VERSION`"
             )
-        return Serving(scenario, version, self.get(scenario, version))
+        return self.switch(scenario, version)
 
+    def switch(self, scenario: str, version: int) -> Serving:
+        """Load and warm `scenario:version`, then make it the serving version (atomically)."""
+        with self._switch_lock:
+            current = self._current.get(scenario)
+            if current is not None and current.version == version:
+                return current
+        serving = self.prepare(scenario, version)
+        with self._switch_lock:
+            old = self._current.get(scenario)
+            self._current[scenario] = serving
+        if old is not None and old.version != version:
+            logger.info("%s now serves version %d (was %d)", scenario, version, old.version)
+        return serving
+
+    def prepare(self, scenario: str, version: int) -> Serving:
+        model = self.get(scenario, version)
+        return Serving(scenario, version, model, self._batcher_for(scenario, version, model))
+
+    def refresh(self) -> None:
+        """Follow the production aliases: warm each moved version, then switch to it."""
+        try:
+            aliases = [a for a in self.store.models.aliases() if a["alias"] == "production"]
+        except Exception as exc:  # database down: keep serving what is loaded
+            logger.warning("cannot read production aliases: %s", exc)
+            return
+        for a in aliases:
+            current = self._current.get(a["name"])
+            if current is None or current.version == a["version"]:
+                continue  # not served by this process yet: the first request loads it
+            try:
+                self.switch(a["name"], a["version"])
+            except ModelMintError as exc:
+                logger.error(
+                    "%s:%s is production but cannot serve (%s); %s keeps serving",
+                    a["name"],
+                    a["version"],
+                    exc.message,
+                    current.ref,
+                )
+
+    def watch(self, stop: threading.Event) -> threading.Thread:
+        def loop() -> None:
+            while not stop.wait(self.settings.alias_refresh_seconds):
+                self.refresh()
+
+        thread = threading.Thread(target=loop, daemon=True, name="alias-watch")
+        thread.start()
+        return thread
+
+    # --- loading --------------------------------------------------------------------------
     def get(self, scenario: str, version: int) -> Model:
         key = (scenario, version)
         with self._lock:
-            model = self._loaded.get(key)
-            if model is not None:
+            hit = self._loaded.get(key)
+            if hit is not None:
                 self._loaded.move_to_end(key)
-                return model
+                return hit[0]
             load_lock = self._load_locks.setdefault(key, threading.Lock())
         with load_lock:  # one loader per version; others wait for it
             with self._lock:
-                model = self._loaded.get(key)
-            if model is not None:
-                return model
+                hit = self._loaded.get(key)
+            if hit is not None:
+                return hit[0]
+            ref = f"{scenario}:{version}"
             started = time.perf_counter()
             try:
-                _, model = registry.load(self.store, f"{scenario}:{version}")
+                _, model = registry.load(self.store, ref)
+                self._warm(model)
             except ModelMintError as exc:
-                self.failures[f"{scenario}:{version}"] = exc.message
-                logger.error("cannot load %s:%s: %s", scenario, version, exc.message)
+                self.failures[ref] = exc.message
+                logger.error("cannot load %s: %s", ref, exc.message)
                 raise ServiceUnavailable(
-                    f"model {scenario}:{version} cannot be loaded ({exc.message}); the operator "
-                    "must restore or roll it back"
+                    f"model {ref} cannot be loaded ({exc.message}); the operator must restore "
+                    "or roll it back"
                 ) from exc
-            self.failures.pop(f"{scenario}:{version}", None)
-            self.load_seconds[f"{scenario}:{version}"] = round(time.perf_counter() - started, 3)
+            self.failures.pop(ref, None)
+            took = time.perf_counter() - started
+            self.load_seconds[ref] = round(took, 3)
+            if self.metrics:
+                self.metrics.load_seconds.labels(scenario, str(version)).set(took)
+                self.metrics.loaded.labels(scenario, str(version)).set(1)
             with self._lock:
-                self._loaded[key] = model
-                while len(self._loaded) > self.size:
-                    self._loaded.popitem(last=False)
+                self._loaded[key] = (model, _model_bytes(model))
+                self._evict(keep=key)
             return model
 
+    def _evict(self, keep: tuple[str, int]) -> None:
+        """Drop least recently used versions over the count or memory bound. A version that is
+        serving now stays (requests need it); it leaves once it is no longer current."""
+        serving = {(s.scenario, s.version) for s in self._current.values()} | {keep}
+        total = sum(b for _, b in self._loaded.values())
+        for key in list(self._loaded):
+            if total <= self.max_bytes and len(self._loaded) <= self.settings.model_cache_size:
+                break
+            if key in serving:
+                continue
+            _, nbytes = self._loaded.pop(key)
+            total -= nbytes
+            self._batchers.pop(f"model:{key[0]}:{key[1]}", None)
+            if self.metrics:
+                self.metrics.loaded.labels(key[0], str(key[1])).set(0)
+            logger.info("unloaded %s:%s (LRU)", *key)
+
+    def _warm(self, model: Model) -> None:
+        """One prediction before the version takes traffic (allocates the runtime's buffers)."""
+        if model.task in TEXT_TASKS:
+            model.predict(["warm-up"])
+
+    # --- batching -------------------------------------------------------------------------
+    def _batcher_for(self, scenario: str, version: int, model: Model) -> MicroBatcher:
+        if isinstance(model, TextHeadModel):
+            key = f"encoder:{model.encoder.name}:{model.max_tokens}"
+            runner = _encoder_runner(model)
+        else:
+            key = f"model:{scenario}:{version}"
+            runner = _model_runner(model)
+        with self._lock:
+            batcher = self._batchers.get(key)
+            if batcher is None:
+                s = self.settings
+                batcher = MicroBatcher(
+                    key,
+                    runner,
+                    max_batch=s.max_batch_size,
+                    max_wait_ms=s.max_batch_wait_ms,
+                    max_queue=s.max_queue,
+                    executor=self.executor,
+                    observe=self.metrics.observe_batch if self.metrics else None,
+                )
+                self._batchers[key] = batcher
+            return batcher
+
+    def queued(self) -> dict[str, int]:
+        with self._lock:
+            return {k: b.queued for k, b in self._batchers.items()}
+
+    # --- what is served -------------------------------------------------------------------
     def scenarios(self) -> list[str]:
         return sorted(
             {a["name"] for a in self.store.models.aliases() if a["alias"] == "production"}
         )
 
     def warm_up(self) -> dict[str, str]:
-        """Load every production model now, so the first request does not pay for it."""
+        """Load and warm every production model now, so no first request pays for it."""
         state = {}
         for scenario in self.scenarios():
             try:
-                s = self.production(scenario)
-                if s.model.task in ("text-classification", "multi-label", "text-regression"):
-                    s.model.predict(["warm-up"])  # first encoder call allocates its buffers
-                state[scenario] = s.ref
+                state[scenario] = self.production(scenario).ref
             except ModelMintError as exc:
                 state[scenario] = f"not ready: {exc.message}"
         return state
 
+    def readiness(self) -> dict[str, dict[str, Any]]:
+        """Per production scenario: serving (which version) or not ready (why)."""
+        out: dict[str, dict[str, Any]] = {}
+        for a in self.store.models.aliases():
+            if a["alias"] != "production":
+                continue
+            ref = f"{a['name']}:{a['version']}"
+            current = self._current.get(a["name"])
+            entry: dict[str, Any] = {"ready": current is not None}
+            if current is not None:
+                entry["model"] = current.ref
+            if ref in self.failures:
+                entry["error"] = self.failures[ref]
+                entry["production"] = ref
+            out[a["name"]] = entry
+        return out
+
     def loaded(self) -> list[str]:
         with self._lock:
             return [f"{s}:{v}" for s, v in self._loaded]
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _encoder_runner(model: TextHeadModel):
+    """Texts -> (embedding, truncated) through the shared encoder, grouped by length."""
+    encoder, max_tokens = model.encoder, model.max_tokens
+
+    def run(texts: list[str]) -> list[tuple[np.ndarray, bool]]:
+        counts = encoder.token_counts(texts)
+        rows = by_length(texts, counts, lambda g: encoder.embed(g, max_tokens), GROUP)
+        return [(r, c > max_tokens) for r, c in zip(rows, counts, strict=True)]
+
+    return run
+
+
+def _model_runner(model: Model):
+    """Inputs -> (raw output row, truncated) for a model of its own."""
+
+    def run(items: list[Any]) -> list[tuple[Any, bool]]:
+        counts = model.token_counts(items) if model.task in TEXT_TASKS else None
+        lengths = counts or [0] * len(items)
+        rows = by_length(items, lengths, lambda g: list(model.outputs(g)), GROUP)
+        cut = [c > model.max_tokens for c in counts] if counts else [False] * len(items)
+        return list(zip(rows, cut, strict=True))
+
+    return run
