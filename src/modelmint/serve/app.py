@@ -157,9 +157,7 @@ def _check_strings(item: Any, i: int, max_chars: int) -> None:
                 "control characters (tabs and line breaks are fine)"
             )
         if not _is_utf8(text):
-            raise InvalidInput(
-                f"input {i} contains an unpaired surrogate; send plain UTF-8 text"
-            )
+            raise InvalidInput(f"input {i} contains an unpaired surrogate; send plain UTF-8 text")
         total += len(text)
     if total > max_chars:
         raise PayloadTooLarge(
