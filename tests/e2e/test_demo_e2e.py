@@ -47,6 +47,8 @@ def test_demo_runs_the_whole_loop_on_a_small_sample(tmp_path):
         assert step in out
     assert "This is a sample: 400 of 35,123 reviews" in out
     assert re.search(r"60 predictions served", out)
+    assert re.search(r"throughput: \d+ predictions/s with 16 concurrent clients", out)
+    assert re.search(r"calls in [\d.]+ s, 0 failed", out)
     assert re.search(r"PROMOTED|NOT PROMOTED", out)
     assert "acme owes (plan starter)" in out and "modelmint --home" in out
     # the workspace it leaves behind is a normal one

@@ -68,6 +68,56 @@ def _pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
 
 
+def _load_test(
+    base: str, key: str, texts: list[str], *, clients: int, seconds: float
+) -> dict[str, float]:
+    """`clients` threads send one text per call for `seconds`; predictions/s and latency."""
+    import threading
+
+    import httpx
+
+    latencies: list[float] = []
+    failed = 0
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def client(offset: int) -> None:
+        nonlocal failed
+        with httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        ) as c:
+            i = offset
+            while time.perf_counter() < stop_at:
+                t0 = time.perf_counter()
+                r = c.post(
+                    f"/v1/scenarios/{SCENARIO}/predict",
+                    json={"inputs": [texts[i % len(texts)]]},
+                )
+                took = (time.perf_counter() - t0) * 1000
+                with lock:
+                    if r.status_code == 200:
+                        latencies.append(took)
+                    else:
+                        failed += 1
+                i += clients
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    took = time.perf_counter() - started
+    return {
+        "ok": len(latencies),
+        "failed": failed,
+        "seconds": took,
+        "per_s": len(latencies) / took,
+        "p50": _pct(latencies, 0.5) if latencies else 0.0,
+        "p99": _pct(latencies, 0.99) if latencies else 0.0,
+    }
+
+
 def _step(n: int, title: str) -> None:
     console.print()
     console.rule(f"[bold cyan]{n}. {title}")
@@ -312,7 +362,15 @@ def demo(
         with progress_ui() as progress:
             res = retrain(ws, SCENARIO, progress=progress)
         print_retrain(res)
+        production = f"{SCENARIO}:{ws.store.models.resolve_alias(SCENARIO, 'production')}"
         with httpx.Client(base_url=base, headers=auth, timeout=60) as client:
+            # the server follows promotions within a second, after warming the new version
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                ready = client.get("/readyz").json()["scenarios"].get(SCENARIO, {})
+                if ready.get("model") == production:
+                    break
+                time.sleep(0.2)
             r = client.post(
                 f"/v1/scenarios/{SCENARIO}/predict", json={"inputs": ["物流很快，质量也不错"]}
             )
@@ -320,6 +378,18 @@ def demo(
             now_serving = r.json()["model"]
             usage = client.get("/v1/usage").json()
         console.print(f"the running server now answers with [bold]{now_serving}[/] (no restart)")
+
+        # throughput: a second tenant's clients, so acme's bill stays acme's
+        billing.create_tenant(ws.store, "loadtest", plan="starter")
+        load_key, _ = billing.create_key(ws.store, "loadtest", name="demo load")
+        load = _load_test(base, load_key, [c["text"] for c in calls], clients=16, seconds=5.0)
+        console.print(
+            f"throughput: {load['per_s']:.0f} predictions/s with 16 concurrent clients "
+            f"(one review per call, {load['ok']} calls in {load['seconds']:.1f} s, "
+            f"{load['failed']} failed), p50 {load['p50']:.1f} ms, p99 {load['p99']:.1f} ms. "
+            "The clients share this machine's cores with the server; benchmarks/b1_serving.py "
+            "measures it with a separate load generator."
+        )
     finally:
         server.terminate()
         try:
@@ -371,6 +441,11 @@ def demo(
                         f"{v['outcomes']}/{v['predictions']} predictions ({v['outcomes'] / max(v['predictions'], 1):.1%})",
                     ]
                     for v in by_version
+                ],
+                [
+                    "throughput, 16 concurrent clients",
+                    f"{load['per_s']:.0f} predictions/s (p50 {load['p50']:.1f} ms, "
+                    f"p99 {load['p99']:.1f} ms)",
                 ],
                 ["demo wall time", f"{elapsed:.0f} s"],
             ],
