@@ -40,6 +40,7 @@ from modelmint.types import Prediction
 logger = logging.getLogger(__name__)
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")
+RETRY_LOAD_SECONDS = 10.0  # a version that failed to load is tried again after this
 GROUP = 16  # inputs per forward pass inside a batch, after sorting by length
 TEXT_TASKS = ("text-classification", "multi-label", "text-regression", "faq")
 
@@ -96,14 +97,22 @@ class ModelPool:
         self._switch_lock = threading.Lock()
         self.load_seconds: dict[str, float] = {}
         self.failures: dict[str, str] = {}
+        self._failed_at: dict[str, float] = {}
         # every batch of every batcher runs here: one at a time by default, since one batch
         # already uses all the intra-op threads (see docs/serving.md)
         self.executor = ThreadPoolExecutor(settings.batch_concurrency, thread_name_prefix="batch")
 
     # --- which version serves -----------------------------------------------------------
     def current(self, scenario: str) -> Serving | None:
-        """The serving version, if this process serves the scenario already (no I/O)."""
-        return self._current.get(scenario)
+        """The serving version, if this process has it loaded (no I/O); marks it recently
+        used for the LRU."""
+        serving = self._current.get(scenario)
+        if serving is not None and not serving.shared:
+            with self._lock:
+                key = (scenario, serving.version)
+                if key in self._loaded:
+                    self._loaded.move_to_end(key)
+        return serving
 
     def production(self, scenario: str) -> Serving:
         serving = self._current.get(scenario)
@@ -190,18 +199,26 @@ class ModelPool:
             if hit is not None:
                 return hit[0]
             ref = f"{scenario}:{version}"
+            failed_at = self._failed_at.get(ref)
+            if failed_at is not None and time.monotonic() - failed_at < RETRY_LOAD_SECONDS:
+                raise ServiceUnavailable(  # no re-read of a broken model on every request
+                    f"model {ref} cannot be loaded ({self.failures[ref]}); the operator must "
+                    "restore or roll it back"
+                )
             started = time.perf_counter()
             try:
                 _, model = registry.load(self.store, ref)
                 self._warm(model)
             except ModelMintError as exc:
                 self.failures[ref] = exc.message
+                self._failed_at[ref] = time.monotonic()
                 logger.error("cannot load %s: %s", ref, exc.message)
                 raise ServiceUnavailable(
                     f"model {ref} cannot be loaded ({exc.message}); the operator must restore "
                     "or roll it back"
                 ) from exc
             self.failures.pop(ref, None)
+            self._failed_at.pop(ref, None)
             took = time.perf_counter() - started
             self.load_seconds[ref] = round(took, 3)
             if self.metrics:
@@ -213,21 +230,25 @@ class ModelPool:
             return model
 
     def _evict(self, keep: tuple[str, int]) -> None:
-        """Drop least recently used versions over the count or memory bound. A version that is
-        serving now stays (requests need it); it leaves once it is no longer current."""
-        serving = {(s.scenario, s.version) for s in self._current.values()} | {keep}
+        """Drop least recently used versions while over the count or memory bound (the one
+        just loaded stays). An evicted serving version stops being current: requests in flight
+        finish on the object they hold, and the next request loads it again."""
         total = sum(b for _, b in self._loaded.values())
         for key in list(self._loaded):
             if total <= self.max_bytes and len(self._loaded) <= self.settings.model_cache_size:
                 break
-            if key in serving:
+            if key == keep:
                 continue
             _, nbytes = self._loaded.pop(key)
             total -= nbytes
             self._batchers.pop(f"model:{key[0]}:{key[1]}", None)
+            with self._switch_lock:
+                current = self._current.get(key[0])
+                if current is not None and current.version == key[1]:
+                    del self._current[key[0]]
             if self.metrics:
                 self.metrics.loaded.labels(key[0], str(key[1])).set(0)
-            logger.info("unloaded %s:%s (LRU)", *key)
+            logger.info("unloaded %s:%s (LRU, over the memory or count bound)", *key)
 
     def _warm(self, model: Model) -> None:
         """One prediction before the version takes traffic (allocates the runtime's buffers)."""
@@ -269,14 +290,23 @@ class ModelPool:
         )
 
     def warm_up(self) -> dict[str, str]:
-        """Load and warm every production model now, so no first request pays for it."""
+        """Load and warm the production models now, so no first request pays for a load: every
+        head on a shared encoder, and the others while they fit in the memory bound (the rest
+        load on their first request)."""
         state = {}
         for scenario in self.scenarios():
+            if self._bytes() >= self.max_bytes:
+                state[scenario] = "loads on first request (memory bound reached)"
+                continue
             try:
                 state[scenario] = self.production(scenario).ref
             except ModelMintError as exc:
                 state[scenario] = f"not ready: {exc.message}"
         return state
+
+    def _bytes(self) -> int:
+        with self._lock:
+            return sum(b for _, b in self._loaded.values())
 
     def readiness(self) -> dict[str, dict[str, Any]]:
         """Per production scenario: serving (which version) or not ready (why)."""
@@ -286,9 +316,11 @@ class ModelPool:
                 continue
             ref = f"{a['name']}:{a['version']}"
             current = self._current.get(a["name"])
-            entry: dict[str, Any] = {"ready": current is not None}
+            entry: dict[str, Any] = {"ready": ref not in self.failures}
             if current is not None:
                 entry["model"] = current.ref
+            else:
+                entry["loaded"] = False  # loads on its first request
             if ref in self.failures:
                 entry["error"] = self.failures[ref]
                 entry["production"] = ref
