@@ -29,10 +29,18 @@ test: $(VENV)/.installed-dev
 	scripts/install-browser
 	scripts/test
 
-# the benchmark peers (SetFit) on top of the dev install; then e.g. `make bench B=b3_transfer`
+# the benchmark peers on top of the dev install; then e.g. `make bench B=b3_transfer`.
+# B1 and B5 drive load with wrk (Debian); B1's BentoML peer lives in its own venv (its pins
+# clash with ours).
 bench: $(VENV)/.installed-dev
 	$(BIN)/pip install -qq -e ".[demo,dev,bench]" "$(TORCH)"
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk || sudo apt-get install -y -qq wrk
+	@if [ "$(B)" = "b1_serving" ]; then $(MAKE) .venv-bentoml/bin/bentoml; fi
 	$(BIN)/python benchmarks/$(or $(B),b3_transfer).py
+
+.venv-bentoml/bin/bentoml:
+	$(PYTHON) -m venv .venv-bentoml
+	.venv-bentoml/bin/pip install -qq bentoml transformers "$(TORCH)"
 
 check: $(VENV)/.installed-dev
 	scripts/check
