@@ -13,6 +13,7 @@ scenario on the same base model uses the same instance (one copy of the weights 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -187,6 +188,9 @@ class OnnxEncoder(HFEncoder):
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # no busy-waiting between runs: the server's other threads (HTTP, database) need the
+        # cores then, and spinning intra-op threads starve them on a small machine
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         providers = [
             p
@@ -200,7 +204,6 @@ class OnnxEncoder(HFEncoder):
 
     def _export(self, path: str, cache_dir: Path) -> Path:
         import hashlib
-        import os
 
         torch = self._torch
         ident = f"{self.name}\x00{Path(path).resolve() if Path(path).exists() else path}"
@@ -277,6 +280,8 @@ def use_runtime(kind: str, cache_dir: Path | None = None, threads: int | None = 
         raise ConfigError(f"unknown serving runtime '{kind}'; use onnx or torch")
     global _RUNTIME
     _RUNTIME = Runtime(kind, cache_dir, threads)
+    # batches are cut by the server; the tokenizers' own thread pool only spins beside them
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if threads:
         try:
             import torch

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelmint import __version__, billing, feedback, registry
@@ -217,6 +218,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     metrics = Metrics()
     pool = ModelPool(store, settings, metrics)
     limiter = billing.RateLimiter()
+    exhausted: set[tuple[int, str]] = set()  # (tenant, period) seen at its quota here
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -281,7 +283,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         response_model_exclude_unset=True,
         tags=["predict"],
     )
-    async def predict(scenario: str, body: PredictRequest, who: Caller, request: Request) -> dict:
+    async def predict(
+        scenario: str, body: PredictRequest, who: Caller, request: Request
+    ) -> JSONResponse:
         started = time.perf_counter()
         n = len(body.inputs)
         if n > settings.max_inputs_per_request:
@@ -293,10 +297,13 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             _check_strings(item, i, settings.max_chars_per_input)
         limiter.check(who)
         period = billing.current_period()
-        if who.monthly_quota is not None:
+        if who.monthly_quota is not None and (who.tenant_id, period) in exhausted:
+            # the metering write below is the exact check; this read only spares the model's
+            # work for a tenant this process has already seen at its quota
             used = await run_in_threadpool(store.billing.units_used, who.tenant_id, period)
             if used + n > who.monthly_quota:
                 raise billing.quota_error(who, used, n)
+            exhausted.discard((who.tenant_id, period))
         serving = pool.current(scenario) or await run_in_threadpool(pool.production, scenario)
         model = serving.model
         inputs = [model.parse_input(item, i) for i, item in enumerate(body.inputs)]
@@ -351,6 +358,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             )
         )
         if not ok:
+            exhausted.add((who.tenant_id, period))
             used = await run_in_threadpool(store.billing.units_used, who.tenant_id, period)
             raise billing.quota_error(who, used, n)
         unit_type = "explain" if body.explain else "predict"
@@ -365,19 +373,23 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                 "latency_ms": round(latency_ms, 2),
             },
         )
-        return {
-            "predictions": [
-                _prediction_out(
-                    r["id"],
-                    p,
-                    explanations[k] if explanations else None,
-                    model.task,
-                    truncated[k],
-                )
-                for k, (r, p) in enumerate(zip(rows, preds, strict=True))
-            ],
-            "model": serving.ref,
-        }
+        # built here and sent as is: the shape is PredictResponse (the OpenAPI schema), without
+        # a second validation pass over every prediction
+        return JSONResponse(
+            {
+                "predictions": [
+                    _prediction_out(
+                        r["id"],
+                        p,
+                        explanations[k] if explanations else None,
+                        model.task,
+                        truncated[k],
+                    )
+                    for k, (r, p) in enumerate(zip(rows, preds, strict=True))
+                ],
+                "model": serving.ref,
+            }
+        )
 
     @app.post("/v1/feedback", response_model=Accepted, status_code=201, tags=["feedback"])
     async def post_feedback(body: FeedbackRequest, who: Caller) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Iterator
@@ -43,7 +44,14 @@ def _make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        # a pool as big as the server's thread pool: an overflow connection is closed after use,
+        # and reopening one (with its PRAGMAs) per request costs more than the query
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            pool_size=40,
+            max_overflow=20,
+        )
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -81,11 +89,17 @@ class Database:
         self.dialect = self.engine.dialect.name
         self._migrated = False
         self._lock = threading.Lock()
+        # SQLite has one writer at a time, and a writer that finds the lock taken sleeps in
+        # SQLite's busy handler in steps of up to 100 ms. In-process writers queue on this
+        # lock instead (woken the moment it is free); other processes still use busy_timeout.
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Connection]:
+        serial = self._write_lock if write and self._write_lock else contextlib.nullcontext()
         try:
             with (
+                serial,
                 self.engine.connect().execution_options(modelmint_write=write) as conn,
                 conn.begin(),
             ):
