@@ -277,7 +277,7 @@ def build_scenario(home: Path, a: argparse.Namespace, need_peer: bool) -> dict[s
         "test_accuracy": (trained.get("test") or {}).get("accuracy"),
     }
     mm(home, "models", "promote", ref, "--reason", "B1 benchmark", as_json=False)
-    exported = mm(home, "models", "export", ref, "--fp32")
+    exported = mm(home, "models", "export", ref, "--int8" if a.int8 else "--fp32")
     onnx_ref = exported["model"]
     out["onnx"] = {
         "ref": onnx_ref,
@@ -1008,6 +1008,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=1_000_000.0,
         help="plan rate limit per key, req/s (never binds; 0 = none)",
+    )
+    ap.add_argument(
+        "--int8",
+        action="store_true",
+        help="export with dynamic int8 quantization instead of fp32 (the ceiling, and with "
+        "--serve-onnx the served model, are then int8)",
     )
     ap.add_argument(
         "--serve-onnx",
