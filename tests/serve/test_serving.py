@@ -284,6 +284,18 @@ def test_corrupt_model_is_not_ready_and_others_keep_serving(ws, trained, reviews
         r = _post(c, "broken", ["好"])
         assert r.status_code == 503 and "broken:1 cannot be loaded" in r.json()["error"]
         assert _post(c, "reviews", ["质量很好"]).status_code == 200
+        # a version that cannot load is never promoted through the admin API
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        train_and_register(ws, "reviews")  # reviews:2
+        v2 = Path(registry.get(ws.store, "reviews:2").path)
+        (v2 / "config.json").chmod(0o644)
+        (v2 / "config.json").write_text("{}")
+        r = c.post("/v1/admin/scenarios/reviews/promote", json={"version": 2}, headers=admin)
+        assert r.status_code in (409, 503) and "reviews:2" in r.json()["error"], r.text
+        assert ws.store.models.resolve_alias("reviews", "production") == 1
+        assert _post(c, "reviews", ["质量很好"]).json()["model"] == "reviews:1"
+        r = c.post("/v1/admin/scenarios/nope/promote", json={"version": 1}, headers=admin)
+        assert r.status_code == 404
 
 
 def test_limits_and_truncation(ws, trained):

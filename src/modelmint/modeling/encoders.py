@@ -212,36 +212,8 @@ class OnnxEncoder(HFEncoder):
         if out.exists():
             return out
         out.parent.mkdir(parents=True, exist_ok=True)
-        model = self._model.cpu().eval()
-
-        class Pooled(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.enc = model
-
-            def forward(self, input_ids, attention_mask):
-                hidden = self.enc(input_ids=input_ids, attention_mask=attention_mask)[0]
-                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                return torch.nn.functional.normalize(pooled, dim=-1)
-
-        sample = self._tok(["an example sentence to trace"], return_tensors="pt")
         tmp = out.with_name(f".encoder.{os.getpid()}.onnx")  # two servers may export at once
-        with torch.inference_mode():
-            torch.onnx.export(
-                Pooled().eval(),
-                (sample["input_ids"], sample["attention_mask"]),
-                str(tmp),
-                input_names=["input_ids", "attention_mask"],
-                output_names=["embedding"],
-                dynamic_axes={
-                    "input_ids": {0: "batch", 1: "seq"},
-                    "attention_mask": {0: "batch", 1: "seq"},
-                    "embedding": {0: "batch"},
-                },
-                opset_version=17,
-                dynamo=False,
-            )
+        export_graph(pooled_module(self._model.cpu().eval()), self._tok, tmp, "embedding")
         os.replace(tmp, out)
         logger.info("exported encoder %s to ONNX at %s", self.name, out)
         return out
@@ -258,6 +230,54 @@ class OnnxEncoder(HFEncoder):
         )
         feed = {k: v.astype(np.int64) for k, v in enc.items() if k in self._feeds}
         return np.asarray(self._session.run(["embedding"], feed)[0], dtype=np.float32)
+
+
+def pooled_module(encoder: Any, weight: np.ndarray | None = None, bias: Any = None) -> Any:
+    """A torch module (input_ids, attention_mask) -> the mean-pooled, L2-normalised embedding,
+    or, given a linear head's weight and bias, its logits: what ModelMint computes, as one
+    graph to export."""
+    import torch
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.enc = encoder
+            self.head = weight is not None
+            if self.head:
+                self.register_buffer("w", torch.tensor(weight))
+                self.register_buffer("b", torch.tensor(bias))
+
+        def forward(self, input_ids, attention_mask):
+            hidden = self.enc(input_ids=input_ids, attention_mask=attention_mask)[0]
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            pooled = torch.nn.functional.normalize(pooled, dim=-1)
+            return pooled @ self.w.T + self.b if self.head else pooled
+
+    return Pooled().eval()
+
+
+def export_graph(module: Any, tokenizer: Any, out: Path, output: str) -> None:
+    """torch.onnx.export of (input_ids, attention_mask) -> `output`, batch and sequence length
+    dynamic, opset 17."""
+    import torch
+
+    sample = tokenizer(["an example sentence to trace"], return_tensors="pt")
+    with torch.inference_mode():
+        torch.onnx.export(
+            module,
+            (sample["input_ids"], sample["attention_mask"]),
+            str(out),
+            input_names=["input_ids", "attention_mask"],
+            output_names=[output],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "seq"},
+                "attention_mask": {0: "batch", 1: "seq"},
+                output: {0: "batch"},
+            },
+            opset_version=17,
+            dynamo=False,
+        )
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Any
 
 from modelmint.errors import ConfigError, InvalidInput
 from modelmint.modeling import Model, save_model_dir
-from modelmint.modeling.encoders import hf_path, quiet_transformers
+from modelmint.modeling.encoders import export_graph, hf_path, pooled_module, quiet_transformers
 from modelmint.modeling.finetuned import ENCODER_DIR
 from modelmint.modeling.onnx import GRAPH, TOKENIZER_DIR
 
@@ -38,26 +38,8 @@ def _module(model: Model) -> tuple[Any, Any]:
     if model.kind == "linear-head" and model.task == "text-classification":
         path = hf_path(model.base_model)  # refuses the 4-bit e5 with the fix
         enc = AutoModel.from_pretrained(path).eval()
-        weight = torch.tensor(model.weight)  # type: ignore[attr-defined]
-        bias = torch.tensor(model.bias)  # type: ignore[attr-defined]
-
-        class Fused(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.enc = enc
-                self.register_buffer("w", weight)
-                self.register_buffer("b", bias)
-
-            def forward(self, input_ids, attention_mask):
-                hidden = self.enc(
-                    input_ids=input_ids, attention_mask=attention_mask
-                ).last_hidden_state
-                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, dim=-1)
-                return pooled @ self.w.T + self.b
-
-        return Fused().eval(), AutoTokenizer.from_pretrained(path)
+        fused = pooled_module(enc, model.weight, model.bias)  # type: ignore[attr-defined]
+        return fused, AutoTokenizer.from_pretrained(path)
     raise InvalidInput(
         f"ONNX export covers text classifiers on a transformers encoder (method head on "
         f"all-MiniLM-L6-v2, lora or full); this model is {model.kind} / {model.task}"
@@ -66,7 +48,6 @@ def _module(model: Model) -> tuple[Any, Any]:
 
 def export_onnx(model: Model, out_dir: Path, *, int8: bool) -> dict[str, Any]:
     """Write an ``onnx`` model directory for `model` into `out_dir`."""
-    import torch
 
     try:
         import onnxruntime  # noqa: F401
@@ -77,22 +58,7 @@ def export_onnx(model: Model, out_dir: Path, *, int8: bool) -> dict[str, Any]:
     module, tok = _module(model)
     out_dir.mkdir(parents=True, exist_ok=True)
     fp32 = out_dir / ("model.fp32.onnx" if int8 else GRAPH)
-    sample = tok(["an example sentence to trace"], return_tensors="pt")
-    with torch.inference_mode():
-        torch.onnx.export(
-            module,
-            (sample["input_ids"], sample["attention_mask"]),
-            str(fp32),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["logits"],
-            dynamic_axes={
-                "input_ids": {0: "batch", 1: "seq"},
-                "attention_mask": {0: "batch", 1: "seq"},
-                "logits": {0: "batch"},
-            },
-            opset_version=17,
-            dynamo=False,
-        )
+    export_graph(module, tok, fp32, "logits")
     if int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
