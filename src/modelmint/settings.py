@@ -70,9 +70,10 @@ class Settings(BaseSettings):
         default=64, ge=1, description="Most inputs in one micro-batch (one forward pass)."
     )
     max_batch_wait_ms: float = Field(
-        default=2.0,
+        default=0.0,
         ge=0,
-        description="Longest a request waits for others to join its micro-batch, in ms.",
+        description="Longest the first request of a micro-batch waits for others when the "
+        "model is idle, in ms (under load batches form while the previous one runs).",
     )
     max_queue: int = Field(
         default=2048,
