@@ -181,23 +181,8 @@ class OnnxEncoder(HFEncoder):
 
     def __init__(self, name: str, path: str, cache_dir: Path, threads: int) -> None:
         super().__init__(name, path)  # tokenizer, and the torch module to export from
-        import onnxruntime as ort
-
         graph = self._export(path, cache_dir)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # no busy-waiting between runs: the server's other threads (HTTP, database) need the
-        # cores then, and spinning intra-op threads starve them on a small machine
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        providers = [
-            p
-            for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
-            if p in ort.get_available_providers()
-        ]
-        self._session = ort.InferenceSession(str(graph), opts, providers=providers)
+        self._session = ort_session(graph, threads)
         self._feeds = {i.name for i in self._session.get_inputs()}
         self.graph = graph
         del self._model  # the torch weights are not needed once the graph exists
@@ -230,6 +215,31 @@ class OnnxEncoder(HFEncoder):
         )
         feed = {k: v.astype(np.int64) for k, v in enc.items() if k in self._feeds}
         return np.asarray(self._session.run(["embedding"], feed)[0], dtype=np.float32)
+
+
+def ort_session(graph: Path, threads: int) -> Any:
+    """An ONNX Runtime session as the server wants it: `threads` intra-op threads, sequential,
+    no busy-waiting between runs (spinning threads starve the HTTP and database threads on a
+    small machine), the GPU first when onnxruntime-gpu is installed."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    providers = [
+        p
+        for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+        if p in ort.get_available_providers()
+    ]
+    return ort.InferenceSession(str(graph), opts, providers=providers)
+
+
+def runtime_threads() -> int | None:
+    """The intra-op threads the server chose (None outside the server)."""
+    return _RUNTIME.threads
 
 
 def pooled_module(encoder: Any, weight: np.ndarray | None = None, bias: Any = None) -> Any:

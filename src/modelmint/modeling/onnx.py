@@ -12,7 +12,7 @@ import numpy as np
 
 from modelmint.errors import ConfigError
 from modelmint.modeling.base import Model, softmax
-from modelmint.modeling.encoders import nfkc, quiet_transformers
+from modelmint.modeling.encoders import nfkc, ort_session, quiet_transformers, runtime_threads
 from modelmint.modeling.text import occlusion, tokenizer_counts
 
 GRAPH = "model.onnx"
@@ -21,13 +21,10 @@ TOKENIZER_DIR = "tokenizer"
 
 def session(path: Path, threads: int | None = None) -> Any:
     try:
-        import onnxruntime as ort
+        import onnxruntime  # noqa: F401
     except ImportError as exc:
         raise ConfigError("ONNX models need onnxruntime; `pip install onnxruntime`") from exc
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), opts, providers=ort.get_available_providers())
+    return ort_session(path, threads or runtime_threads() or min(4, os.cpu_count() or 1))
 
 
 class OnnxTextModel(Model):
