@@ -2,6 +2,7 @@
 
 from modelmint.billing.core import (
     KEY_PREFIX,
+    TEST_KEY_PREFIX,
     Caller,
     RateLimiter,
     amount_for,
@@ -12,12 +13,14 @@ from modelmint.billing.core import (
     current_period,
     hash_key,
     quota_error,
+    rotate_key,
     seconds_to_period_end,
     usage_summary,
 )
 
 __all__ = [
     "KEY_PREFIX",
+    "TEST_KEY_PREFIX",
     "Caller",
     "RateLimiter",
     "amount_for",
@@ -28,6 +31,7 @@ __all__ = [
     "current_period",
     "hash_key",
     "quota_error",
+    "rotate_key",
     "seconds_to_period_end",
     "usage_summary",
 ]

@@ -13,7 +13,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelmint.errors import Forbidden, InvalidInput, RateLimited, Unauthorized
@@ -21,6 +21,9 @@ from modelmint.store import Store
 from modelmint.types import Money
 
 KEY_PREFIX = "mm_live_"
+TEST_KEY_PREFIX = "mm_test_"
+_DURATION = re.compile(r"(\d+)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 
@@ -88,12 +91,74 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def create_key(store: Store, tenant: str, name: str | None = None) -> tuple[str, dict[str, Any]]:
-    """Returns (the full key - shown once, never stored - and the stored record)."""
+def parse_duration(text: str, what: str) -> timedelta:
+    """'90d', '24h', '30m', '0s' -> timedelta."""
+    m = _DURATION.fullmatch((text or "").strip())
+    if not m:
+        raise InvalidInput(f"{what} '{text}' is not a duration; use e.g. 90d, 24h, 30m or 0s")
+    return timedelta(seconds=int(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+
+
+def create_key(
+    store: Store,
+    tenant: str,
+    name: str | None = None,
+    *,
+    test: bool = False,
+    scenarios: list[str] | None = None,
+    read_only: bool = False,
+    expires_in: str | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """Returns (the full key - shown once, never stored - and the stored record).
+
+    ``test``: an ``mm_test_`` key, metered apart and never billed. ``scenarios``: the only
+    scenarios it may call (default all). ``read_only``: usage and invoices, no predictions or
+    feedback. ``expires_in``: a duration such as ``90d``."""
     t = store.billing.tenant(tenant)
-    key = KEY_PREFIX + secrets.token_urlsafe(24)
-    rec = store.billing.create_key(t["id"], key[: len(KEY_PREFIX) + 6], hash_key(key), name)
+    for s in scenarios or []:
+        _check_name("scenario", s)
+    expires_at = (
+        datetime.now(UTC) + parse_duration(expires_in, "--expires-in") if expires_in else None
+    )
+    return _new_key(
+        store,
+        t["id"],
+        name,
+        mode="test" if test else "live",
+        scenarios=sorted(set(scenarios)) if scenarios else None,
+        access="read" if read_only else "write",
+        expires_at=expires_at,
+    )
+
+
+def _new_key(
+    store: Store, tenant_id: int, name: str | None, **fields: Any
+) -> tuple[str, dict[str, Any]]:
+    prefix = TEST_KEY_PREFIX if fields.get("mode") == "test" else KEY_PREFIX
+    key = prefix + secrets.token_urlsafe(24)
+    rec = store.billing.create_key(tenant_id, key[: len(prefix) + 6], hash_key(key), name, **fields)
     return key, rec
+
+
+def rotate_key(store: Store, key_id: str, overlap: str = "24h") -> tuple[str, dict[str, Any]]:
+    """A new key with the same tenant, mode, scopes and expiry; the old one keeps working for
+    the overlap, then expires (both in one transaction). Returns (new key, its record)."""
+    old = store.billing.key(key_id)
+    if old["revoked_at"] is not None:
+        raise InvalidInput(f"key {key_id} is revoked; create a new key instead of rotating it")
+    now = datetime.now(UTC)
+    if old["expires_at"] is not None and old["expires_at"] <= now:
+        raise InvalidInput(f"key {key_id} has expired; create a new key instead of rotating it")
+    return _new_key(
+        store,
+        old["tenant_id"],
+        old["name"],
+        mode=old["mode"],
+        scenarios=old["scenarios"],
+        access=old["access"],
+        expires_at=old["expires_at"],
+        expire_old=(key_id, now + parse_duration(overlap, "--overlap")),
+    )
 
 
 @dataclass(frozen=True)
@@ -107,6 +172,22 @@ class Caller:
     monthly_quota: int | None
     rate_limit_rps: float | None
     burst: int | None
+    live: bool = True
+    scenarios: tuple[str, ...] | None = None
+    read_only: bool = False
+
+    def allow(self, scenario: str | None = None, *, write: bool = True) -> None:
+        """Forbidden unless this key's scopes cover the call."""
+        if write and self.read_only:
+            raise Forbidden(
+                "this API key is read-only (usage and invoices); predictions, feedback and "
+                "outcomes need a key created without --read-only"
+            )
+        if scenario is not None and self.scenarios is not None and scenario not in self.scenarios:
+            raise Forbidden(
+                f"this API key is limited to the scenarios {', '.join(self.scenarios)}; use a "
+                f"key that covers '{scenario[:100]}'"
+            )
 
 
 def authenticate(store: Store, authorization: str | None) -> Caller:
@@ -127,6 +208,11 @@ def authenticate(store: Store, authorization: str | None) -> Caller:
         raise Unauthorized(
             "this API key was revoked; create a new one with `modelmint keys create`"
         )
+    if rec["expires_at"] is not None and rec["expires_at"] <= datetime.now(UTC):
+        raise Unauthorized(
+            f"this API key expired at {rec['expires_at']:%Y-%m-%d %H:%M} UTC; use its "
+            "replacement, or create a new one with `modelmint keys create`"
+        )
     if rec["tenant_status"] == "suspended":
         raise Forbidden(f"tenant '{rec['tenant']}' is suspended; contact the API provider")
     return Caller(
@@ -139,6 +225,9 @@ def authenticate(store: Store, authorization: str | None) -> Caller:
         monthly_quota=rec["monthly_quota"],
         rate_limit_rps=rec["rate_limit_rps"],
         burst=rec["burst"],
+        live=rec["mode"] == "live",
+        scenarios=tuple(rec["scenarios"]) if rec["scenarios"] is not None else None,
+        read_only=rec["access"] == "read",
     )
 
 
@@ -196,6 +285,7 @@ def usage_summary(
         tenants = [t for t in tenants if t["name"] == tenant]
     plans = {p["name"]: p for p in store.billing.plans()}
     rows = store.billing.usage_by_scenario(period)
+    test_rows = store.billing.usage_by_scenario(period, live=False)
     out = []
     for t in tenants:
         plan = plans[t["plan"]]
@@ -217,6 +307,8 @@ def usage_summary(
                 "by_scenario": [
                     {k: r[k] for k in ("scenario", "unit_type", "units", "requests")} for r in mine
                 ],
+                # mm_test_ keys: metered, never billed, no quota
+                "test_units": sum(r["units"] for r in test_rows if r["tenant_id"] == t["id"]),
             }
         )
     return out

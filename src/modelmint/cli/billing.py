@@ -146,17 +146,73 @@ def keys_create(
     ctx: typer.Context,
     tenant: Annotated[str, typer.Option("--tenant", help="Tenant the key belongs to.")],
     name: Annotated[str | None, typer.Option("--name", help="A label for the key.")] = None,
+    test: Annotated[
+        bool, typer.Option("--test", help="An mm_test_ key: metered apart, never billed.")
+    ] = False,
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option("--scenario", help="Only this scenario (repeat for several; default all)."),
+    ] = None,
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="Usage and invoices only; no predictions.")
+    ] = False,
+    expires_in: Annotated[
+        str | None, typer.Option("--expires-in", help="Expiry, e.g. 90d, 24h (default never).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create an API key. It is printed once and stored only as a hash."""
     from modelmint import billing
 
-    key, rec = billing.create_key(state(ctx).workspace().store, tenant, name)
+    key, rec = billing.create_key(
+        state(ctx).workspace().store,
+        tenant,
+        name,
+        test=test,
+        scenarios=scenario,
+        read_only=read_only,
+        expires_in=expires_in,
+    )
+    _print_new_key(key, rec, tenant, as_json)
+
+
+def _print_new_key(key: str, rec: dict, tenant: str, as_json: bool) -> None:
     if as_json:
-        print_json({"key": key, "id": rec["id"], "tenant": tenant, "prefix": rec["prefix"]})
+        print_json(
+            {
+                "key": key,
+                "id": rec["id"],
+                "tenant": tenant,
+                "prefix": rec["prefix"],
+                "mode": rec["mode"],
+                "scenarios": rec["scenarios"],
+                "access": rec["access"],
+                "expires_at": rec["expires_at"],
+            }
+        )
         return
     console.print(f"API key for {tenant} (id {rec['id']}) - shown once, store it now:")
     typer.echo(key)
+
+
+@keys.command("rotate")
+def keys_rotate(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Argument(help="Key id from `modelmint keys list`.")],
+    overlap: Annotated[
+        str, typer.Option("--overlap", help="How long the old key keeps working, e.g. 24h, 0s.")
+    ] = "24h",
+    as_json: JsonOpt = False,
+) -> None:
+    """Replace a key: a new one with the same scopes; the old one expires after the overlap."""
+    from modelmint import billing
+
+    store = state(ctx).workspace().store
+    key, rec = billing.rotate_key(store, key_id, overlap)
+    tenant = next(t["name"] for t in store.billing.tenants() if t["id"] == rec["tenant_id"])
+    _print_new_key(key, rec, tenant, as_json)
+    if not as_json:
+        console.print(f"the old key {key_id} stops working in {overlap}")
 
 
 @keys.command("list")
@@ -174,7 +230,11 @@ def keys_list(
             "tenant": k["tenant"],
             "prefix": k["prefix"] + "…",
             "name": k["name"],
+            "mode": k["mode"],
+            "scenarios": k["scenarios"],
+            "access": k["access"],
             "created_at": k["created_at"],
+            "expires_at": k["expires_at"],
             "revoked_at": k["revoked_at"],
         }
         for k in store.billing.keys(tid)
@@ -185,19 +245,33 @@ def keys_list(
     console.print(
         table(
             None,
-            ["id", "tenant", "prefix", "name", "status"],
+            ["id", "tenant", "prefix", "name", "mode", "scopes", "status"],
             [
                 [
                     k["id"],
                     k["tenant"],
                     k["prefix"],
                     k["name"] or "",
-                    "revoked" if k["revoked_at"] else "active",
+                    k["mode"],
+                    f"{k['access']}: {', '.join(k['scenarios']) if k['scenarios'] else 'all'}",
+                    _key_status(k),
                 ]
                 for k in rows
             ],
         )
     )
+
+
+def _key_status(k: dict) -> str:
+    from datetime import UTC, datetime
+
+    if k["revoked_at"]:
+        return "revoked"
+    if k["expires_at"] is not None:
+        if k["expires_at"] <= datetime.now(UTC):
+            return "expired"
+        return f"expires {k['expires_at']:%Y-%m-%d %H:%M} UTC"
+    return "active"
 
 
 @keys.command("revoke")
@@ -228,13 +302,14 @@ def usage(
     console.print(
         table(
             f"Usage {rows[0]['period'] if rows else period or ''}",
-            ["tenant", "plan", "requests", "units", "quota", "amount due"],
+            ["tenant", "plan", "requests", "units", "test units", "quota", "amount due"],
             [
                 [
                     r["tenant"],
                     r["plan"],
                     r["requests"],
                     r["total_units"],
+                    r["test_units"],
                     r["quota"] if r["quota"] is not None else "unlimited",
                     f"{r['amount_due']} {r['currency']}",
                 ]

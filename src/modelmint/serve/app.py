@@ -295,9 +295,10 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             )
         for i, item in enumerate(body.inputs):
             _check_strings(item, i, settings.max_chars_per_input)
+        who.allow(scenario)
         limiter.check(who)
         period = billing.current_period()
-        if who.monthly_quota is not None and (who.tenant_id, period) in exhausted:
+        if who.live and who.monthly_quota is not None and (who.tenant_id, period) in exhausted:
             # the metering write below is the exact check; this read only spares the model's
             # work for a tenant this process has already seen at its quota
             used = await run_in_threadpool(store.billing.units_used, who.tenant_id, period)
@@ -355,6 +356,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                 quota=who.monthly_quota,
                 prediction_rows=rows,
                 unit_type="explain" if body.explain else "predict",
+                live=who.live,
             )
         )
         if not ok:
@@ -395,6 +397,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     async def post_feedback(body: FeedbackRequest, who: Caller) -> dict:
         def run() -> dict:
             pred = feedback.find_prediction(store, body.prediction_id, who.tenant_id)
+            who.allow(pred["scenario"])
             # the labels of the version that answered, from the registry: no model load
             model = store.models.get(pred["scenario"], pred["model_version"])
             ds = store.datasets.get_by_id(model["dataset_id"])
@@ -407,14 +410,14 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
     @app.post("/v1/outcomes", response_model=Accepted, status_code=201, tags=["feedback"])
     async def post_outcome(body: OutcomeRequest, who: Caller) -> dict:
-        rec = await run_in_threadpool(
-            feedback.record_outcome,
-            store,
-            who.tenant_id,
-            body.prediction_id,
-            body.event,
-            body.value,
-        )
+        def run() -> dict:
+            pred = feedback.find_prediction(store, body.prediction_id, who.tenant_id)
+            who.allow(pred["scenario"])
+            return feedback.record_outcome(
+                store, who.tenant_id, body.prediction_id, body.event, body.value
+            )
+
+        rec = await run_in_threadpool(run)
         return {"ok": True, "id": rec["id"]}
 
     @app.get("/v1/usage", tags=["billing"])

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, case, func, insert, select, update
+from sqlalchemy import Row, and_, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from modelmint.errors import Conflict, NotFound
@@ -303,7 +303,21 @@ class BillingRepo:
             return _rows(c.execute(q))
 
     # keys --------------------------------------------------------------------------------
-    def create_key(self, tenant_id: int, prefix: str, key_hash: str, name: str | None) -> dict:
+    def create_key(
+        self,
+        tenant_id: int,
+        prefix: str,
+        key_hash: str,
+        name: str | None,
+        *,
+        mode: str = "live",
+        scenarios: list[str] | None = None,
+        access: str = "write",
+        expires_at: datetime | None = None,
+        expire_old: tuple[str, datetime] | None = None,
+    ) -> dict:
+        """Insert a key; with ``expire_old`` (key id, when), in the same transaction bring that
+        key's expiry forward to `when` (rotation with an overlap)."""
         values = dict(
             id=new_id(),
             tenant_id=tenant_id,
@@ -312,10 +326,32 @@ class BillingRepo:
             name=name,
             created_at=utcnow(),
             revoked_at=None,
+            mode=mode,
+            scenarios=scenarios,
+            access=access,
+            expires_at=expires_at,
         )
         with self.db.write() as c:
             c.execute(insert(t.api_keys).values(**values))
+            if expire_old is not None:
+                old_id, when = expire_old
+                c.execute(
+                    update(t.api_keys)
+                    .where(
+                        t.api_keys.c.id == old_id,
+                        or_(t.api_keys.c.expires_at.is_(None), t.api_keys.c.expires_at > when),
+                    )
+                    .values(expires_at=when)
+                )
         return values
+
+    def key(self, key_id: str) -> dict[str, Any]:
+        with self.db.read() as c:
+            row = _row(c.execute(select(t.api_keys).where(t.api_keys.c.id == key_id)).first())
+        if row is None:
+            raise NotFound(f"API key '{key_id}' does not exist; see `modelmint keys list`")
+        row["expires_at"] = as_utc(row["expires_at"])
+        return row
 
     def keys(self, tenant_id: int | None = None) -> list[dict[str, Any]]:
         with self.db.read() as c:
@@ -326,6 +362,10 @@ class BillingRepo:
                     t.api_keys.c.name,
                     t.api_keys.c.created_at,
                     t.api_keys.c.revoked_at,
+                    t.api_keys.c.mode,
+                    t.api_keys.c.scenarios,
+                    t.api_keys.c.access,
+                    t.api_keys.c.expires_at,
                     t.tenants.c.name.label("tenant"),
                 )
                 .join(t.tenants, t.tenants.c.id == t.api_keys.c.tenant_id)
@@ -333,7 +373,10 @@ class BillingRepo:
             )
             if tenant_id is not None:
                 q = q.where(t.api_keys.c.tenant_id == tenant_id)
-            return _rows(c.execute(q))
+            rows = _rows(c.execute(q))
+        for r in rows:
+            r["expires_at"] = as_utc(r["expires_at"])
+        return rows
 
     def revoke_key(self, key_id: str) -> dict[str, Any]:
         with self.db.write() as c:
@@ -357,6 +400,10 @@ class BillingRepo:
                     t.api_keys.c.id.label("key_id"),
                     t.api_keys.c.key_hash,
                     t.api_keys.c.revoked_at,
+                    t.api_keys.c.mode,
+                    t.api_keys.c.scenarios,
+                    t.api_keys.c.access,
+                    t.api_keys.c.expires_at,
                     t.tenants.c.id.label("tenant_id"),
                     t.tenants.c.name.label("tenant"),
                     t.tenants.c.status.label("tenant_status"),
@@ -371,7 +418,10 @@ class BillingRepo:
                 .join(t.plans, t.plans.c.id == t.tenants.c.plan_id)
                 .where(t.api_keys.c.key_hash == key_hash)
             )
-            return _row(c.execute(q).first())
+            row = _row(c.execute(q).first())
+        if row is not None:
+            row["expires_at"] = as_utc(row["expires_at"])
+        return row
 
     # metering ----------------------------------------------------------------------------
     def record_request(
@@ -385,12 +435,28 @@ class BillingRepo:
         quota: int | None,
         prediction_rows: Sequence[dict[str, Any]],
         unit_type: str = "predict",
+        live: bool = True,
     ) -> bool:
         """Write the predictions and their usage row in ONE transaction, after an atomic,
-        conditional quota increment. Returns False (and writes nothing) when over quota."""
+        conditional quota increment. Returns False (and writes nothing) when over quota.
+        Test traffic (``live=False``) is recorded apart: no quota, never billed."""
         units = len(prediction_rows)
         now = utcnow()
         with self.db.write() as c:
+            if not live:
+                self._insert_request(
+                    c,
+                    request_id,
+                    tenant_id,
+                    key_id,
+                    scenario,
+                    period,
+                    prediction_rows,
+                    unit_type,
+                    now,
+                    live=False,
+                )
+                return True
             # create the period's counter if absent; concurrent creators do not collide
             c.execute(
                 _insert_ignore(self.db.dialect, t.quota_counters).values(
@@ -407,34 +473,63 @@ class BillingRepo:
             )
             if res.rowcount != 1:
                 return False
-            c.execute(
-                insert(t.predictions),
-                [
-                    dict(
-                        request_id=request_id,
-                        tenant_id=tenant_id,
-                        key_id=key_id,
-                        scenario=scenario,
-                        created_at=now,
-                        **row,
-                    )
-                    for row in prediction_rows
-                ],
+            self._insert_request(
+                c,
+                request_id,
+                tenant_id,
+                key_id,
+                scenario,
+                period,
+                prediction_rows,
+                unit_type,
+                now,
+                live=True,
             )
-            c.execute(
-                insert(t.usage).values(
-                    id=new_id(),
+        return True
+
+    @staticmethod
+    def _insert_request(
+        c: Any,
+        request_id: str,
+        tenant_id: int,
+        key_id: str,
+        scenario: str,
+        period: str,
+        prediction_rows: Sequence[dict[str, Any]],
+        unit_type: str,
+        now: datetime,
+        *,
+        live: bool,
+    ) -> None:
+        """The prediction log rows and the usage row of one request (inside a transaction)."""
+        c.execute(
+            insert(t.predictions),
+            [
+                dict(
                     request_id=request_id,
                     tenant_id=tenant_id,
                     key_id=key_id,
                     scenario=scenario,
-                    unit_type=unit_type,
-                    units=units,
-                    period=period,
                     created_at=now,
+                    **row,
                 )
+                for row in prediction_rows
+            ],
+        )
+        c.execute(
+            insert(t.usage).values(
+                id=new_id(),
+                request_id=request_id,
+                tenant_id=tenant_id,
+                key_id=key_id,
+                scenario=scenario,
+                unit_type=unit_type,
+                units=len(prediction_rows),
+                period=period,
+                created_at=now,
+                live=live,
             )
-        return True
+        )
 
     def units_used(self, tenant_id: int, period: str) -> int:
         with self.db.read() as c:
@@ -445,8 +540,11 @@ class BillingRepo:
             ).scalar()
         return int(v or 0)
 
-    def usage_by_scenario(self, period: str, tenant_id: int | None = None) -> list[dict]:
-        """Units and requests per tenant, scenario and unit type in a period, from usage rows."""
+    def usage_by_scenario(
+        self, period: str, tenant_id: int | None = None, *, live: bool = True
+    ) -> list[dict]:
+        """Units and requests per tenant, scenario and unit type in a period, from usage rows
+        (live traffic, or with ``live=False`` the test keys' traffic)."""
         with self.db.read() as c:
             q = (
                 select(
@@ -458,7 +556,7 @@ class BillingRepo:
                     func.count().label("requests"),
                 )
                 .join(t.tenants, t.tenants.c.id == t.usage.c.tenant_id)
-                .where(t.usage.c.period == period)
+                .where(t.usage.c.period == period, t.usage.c.live.is_(live))
                 .group_by(
                     t.usage.c.tenant_id, t.tenants.c.name, t.usage.c.scenario, t.usage.c.unit_type
                 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    true,
 )
 
 metadata = MetaData(
@@ -123,6 +125,13 @@ api_keys = Table(
     Column("name", String(100), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    # live keys bill; test keys (mm_test_) are metered apart and never bill
+    Column("mode", String(4), nullable=False, server_default="live"),
+    # None: every scenario; else the scenarios this key may use
+    Column("scenarios", JSON, nullable=True),
+    # write: predict, feedback, outcomes and reads; read: usage and invoices only
+    Column("access", String(5), nullable=False, server_default="write"),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
 )
 
 predictions = Table(
@@ -154,6 +163,7 @@ usage = Table(
     Column("units", Integer, nullable=False),
     Column("period", String(7), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("live", Boolean, nullable=False, server_default=true()),
     Index("ix_usage_tenant_period", "tenant_id", "period"),
 )
 

@@ -1,0 +1,40 @@
+"""API key modes, scopes and expiry; test usage kept apart
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-22 23:20:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("api_keys") as batch_op:
+        batch_op.add_column(sa.Column("mode", sa.String(4), nullable=False, server_default="live"))
+        batch_op.add_column(sa.Column("scenarios", sa.JSON(), nullable=True))
+        batch_op.add_column(
+            sa.Column("access", sa.String(5), nullable=False, server_default="write")
+        )
+        batch_op.add_column(sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("usage") as batch_op:
+        batch_op.add_column(
+            sa.Column("live", sa.Boolean(), nullable=False, server_default=sa.true())
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("usage") as batch_op:
+        batch_op.drop_column("live")
+    with op.batch_alter_table("api_keys") as batch_op:
+        batch_op.drop_column("expires_at")
+        batch_op.drop_column("access")
+        batch_op.drop_column("scenarios")
+        batch_op.drop_column("mode")
