@@ -15,6 +15,7 @@ from modelmint.billing.core import (
     quota_error,
     rotate_key,
     seconds_to_period_end,
+    set_tenant_status,
     usage_summary,
 )
 
@@ -33,5 +34,6 @@ __all__ = [
     "quota_error",
     "rotate_key",
     "seconds_to_period_end",
+    "set_tenant_status",
     "usage_summary",
 ]

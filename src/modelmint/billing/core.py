@@ -80,10 +80,48 @@ def create_plan(
     )
 
 
-def create_tenant(store: Store, name: str, *, plan: str) -> dict[str, Any]:
+TENANT_STATUSES = ("trial", "active", "suspended")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def create_tenant(
+    store: Store,
+    name: str,
+    *,
+    plan: str,
+    status: str = "active",
+    currency: str | None = None,
+    contact_name: str | None = None,
+    contact_email: str | None = None,
+) -> dict[str, Any]:
+    """A customer organisation on a plan. Its currency is the plan's (a different one is
+    refused); status trial or active (suspend later with `set_tenant_status`)."""
     _check_name("tenant", name)
     p = store.billing.plan(plan)
-    return store.billing.create_tenant(name, p["id"], "active")
+    if status not in ("trial", "active"):
+        raise InvalidInput(f"a new tenant's status is trial or active, not '{status}'")
+    if currency is not None and currency.upper() != p["currency"]:
+        raise InvalidInput(
+            f"tenant currency {currency.upper()} differs from plan {plan}'s {p['currency']}; "
+            f"pick a plan priced in {currency.upper()} or drop --currency"
+        )
+    if contact_email is not None and not _EMAIL.fullmatch(contact_email):
+        raise InvalidInput(f"'{contact_email}' is not an email address; e.g. billing@acme.com")
+    return store.billing.create_tenant(
+        name,
+        p["id"],
+        status,
+        currency=p["currency"],
+        contact_name=contact_name,
+        contact_email=contact_email,
+    )
+
+
+def set_tenant_status(store: Store, name: str, status: str) -> dict[str, Any]:
+    """trial, active or suspended; a suspended tenant's keys get 403 on their next request."""
+    if status not in TENANT_STATUSES:
+        raise InvalidInput(f"status '{status}' is not one of {', '.join(TENANT_STATUSES)}")
+    return store.billing.set_tenant_status(name, status)
 
 
 # keys ------------------------------------------------------------------------------------------

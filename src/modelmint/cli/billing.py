@@ -105,25 +105,75 @@ def tenants_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Tenant name, e.g. acme.")],
     plan: Annotated[str, typer.Option("--plan", help="Plan name.")],
+    status: Annotated[str, typer.Option("--status", help="trial or active.")] = "active",
+    currency: Annotated[
+        str | None, typer.Option("--currency", help="Must match the plan's (checked).")
+    ] = None,
+    contact_name: Annotated[str | None, typer.Option("--contact-name", help="Who to ask.")] = None,
+    contact_email: Annotated[
+        str | None, typer.Option("--contact-email", help="Where invoices and alerts go.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a tenant on a plan."""
+    """Create a tenant (a customer organisation) on a plan."""
     from modelmint import billing
 
-    t = billing.create_tenant(state(ctx).workspace().store, name, plan=plan)
+    t = billing.create_tenant(
+        state(ctx).workspace().store,
+        name,
+        plan=plan,
+        status=status,
+        currency=currency,
+        contact_name=contact_name,
+        contact_email=contact_email,
+    )
     if as_json:
-        print_json({"name": t["name"], "plan": plan, "status": t["status"]})
+        print_json(
+            {"name": t["name"], "plan": plan, "status": t["status"], "currency": t["currency"]}
+        )
     else:
         console.print(
-            f"[green]tenant {name}[/] on plan {plan}; next: modelmint keys create --tenant {name}"
+            f"[green]tenant {name}[/] on plan {plan} ({t['status']}, {t['currency']}); next: "
+            f"modelmint keys create --tenant {name}"
         )
+
+
+def _set_status(ctx: typer.Context, name: str, status: str) -> None:
+    from modelmint import billing
+
+    t = billing.set_tenant_status(state(ctx).workspace().store, name, status)
+    console.print(f"tenant {t['name']} is now [bold]{t['status']}[/]")
+
+
+@tenants.command("suspend")
+def tenants_suspend(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="Tenant name.")]
+) -> None:
+    """Suspend a tenant: its keys get 403 from the next request; nothing is deleted."""
+    _set_status(ctx, name, "suspended")
+
+
+@tenants.command("activate")
+def tenants_activate(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="Tenant name.")]
+) -> None:
+    """Make a trial or suspended tenant active."""
+    _set_status(ctx, name, "active")
 
 
 @tenants.command("list")
 def tenants_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List tenants."""
     rows = [
-        {"name": t["name"], "plan": t["plan"], "status": t["status"], "created_at": t["created_at"]}
+        {
+            "name": t["name"],
+            "plan": t["plan"],
+            "status": t["status"],
+            "currency": t["currency"],
+            "contact_name": t["contact_name"],
+            "contact_email": t["contact_email"],
+            "created_at": t["created_at"],
+        }
         for t in state(ctx).workspace().store.billing.tenants()
     ]
     if as_json:
@@ -132,9 +182,16 @@ def tenants_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     console.print(
         table(
             None,
-            ["tenant", "plan", "status", "created"],
+            ["tenant", "plan", "status", "currency", "contact", "created"],
             [
-                [t["name"], t["plan"], t["status"], t["created_at"].strftime("%Y-%m-%d")]
+                [
+                    t["name"],
+                    t["plan"],
+                    t["status"],
+                    t["currency"] or "",
+                    t["contact_email"] or "",
+                    t["created_at"].strftime("%Y-%m-%d"),
+                ]
                 for t in rows
             ],
         )

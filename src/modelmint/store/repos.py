@@ -273,8 +273,10 @@ class BillingRepo:
             return _rows(c.execute(select(t.plans).order_by(t.plans.c.id)))
 
     # tenants -----------------------------------------------------------------------------
-    def create_tenant(self, name: str, plan_id: int, status: str) -> dict[str, Any]:
-        values = dict(name=name, plan_id=plan_id, status=status, created_at=utcnow())
+    def create_tenant(
+        self, name: str, plan_id: int, status: str, **contact: str | None
+    ) -> dict[str, Any]:
+        values = dict(name=name, plan_id=plan_id, status=status, created_at=utcnow(), **contact)
         try:
             with self.db.write() as c:
                 pk = c.execute(insert(t.tenants).values(**values)).inserted_primary_key
@@ -292,6 +294,14 @@ class BillingRepo:
                 f"{name} --plan PLAN` or see `modelmint tenants list`"
             )
         return row
+
+    def set_tenant_status(self, name: str, status: str) -> dict[str, Any]:
+        """Audit-free status change (suspension takes effect on the next request)."""
+        with self.db.write() as c:
+            res = c.execute(update(t.tenants).where(t.tenants.c.name == name).values(status=status))
+        if res.rowcount != 1:
+            self.tenant(name)  # NotFound with the fix
+        return self.tenant(name)
 
     def tenants(self) -> list[dict[str, Any]]:
         with self.db.read() as c:

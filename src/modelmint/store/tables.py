@@ -113,6 +113,9 @@ tenants = Table(
     Column("plan_id", Integer, ForeignKey("plans.id"), nullable=False),
     Column("status", String(20), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("currency", String(3), nullable=True),  # the plan's; a plan change must match it
+    Column("contact_name", String(200), nullable=True),
+    Column("contact_email", String(320), nullable=True),
 )
 
 api_keys = Table(

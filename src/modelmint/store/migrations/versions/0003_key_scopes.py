@@ -1,4 +1,4 @@
-"""API key modes, scopes and expiry; test usage kept apart
+"""API key modes, scopes and expiry; test usage kept apart; tenant currency and contacts
 
 Revision ID: 0003
 Revises: 0002
@@ -28,9 +28,17 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("live", sa.Boolean(), nullable=False, server_default=sa.true())
         )
+    with op.batch_alter_table("tenants") as batch_op:
+        batch_op.add_column(sa.Column("currency", sa.String(3), nullable=True))
+        batch_op.add_column(sa.Column("contact_name", sa.String(200), nullable=True))
+        batch_op.add_column(sa.Column("contact_email", sa.String(320), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("tenants") as batch_op:
+        batch_op.drop_column("contact_email")
+        batch_op.drop_column("contact_name")
+        batch_op.drop_column("currency")
     with op.batch_alter_table("usage") as batch_op:
         batch_op.drop_column("live")
     with op.batch_alter_table("api_keys") as batch_op:
