@@ -6,7 +6,9 @@ a retrain requested over HTTP becomes a job row that ``modelmint worker`` picks 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
+import json
 import logging
 import os
 import re
@@ -23,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelmint import __version__, billing, feedback, registry
 from modelmint.data.redact import redact
 from modelmint.errors import (
+    Conflict,
     Forbidden,
     InvalidInput,
     ModelMintError,
@@ -46,6 +49,7 @@ logger = logging.getLogger("modelmint.serve")
 
 
 Scalar = str | int | float | bool | None
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 except \t \n \r, and DEL
 
 
@@ -189,6 +193,28 @@ async def _caller(
     return await run_in_threadpool(billing.authenticate, request.app.state.store, authorization)
 
 
+async def _idempotency(request: Request, scenario: str) -> tuple[str, str] | None:
+    """(Idempotency-Key, hash of what was asked) when the header is sent."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise InvalidInput(
+            "Idempotency-Key must be 1 to 200 printable ASCII characters, e.g. a UUID"
+        )
+    digest = hashlib.sha256(scenario.encode() + b"\n" + await request.body()).hexdigest()
+    return key, digest
+
+
+def _replay(stored: dict[str, Any], idem: tuple[str, str]) -> JSONResponse:
+    if stored["request_hash"] != idem[1]:
+        raise Conflict(
+            f"Idempotency-Key '{idem[0]}' was already used for a different request; send a new "
+            "key for a new request (a retry must repeat the same body to the same scenario)"
+        )
+    return JSONResponse(json.loads(stored["response"]), headers={"Idempotent-Replayed": "true"})
+
+
 def _is_utf8(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -296,6 +322,13 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         for i, item in enumerate(body.inputs):
             _check_strings(item, i, settings.max_chars_per_input)
         who.allow(scenario)
+        idem = await _idempotency(request, scenario)
+        if idem is not None:  # a retry is answered with the first response, before any limit
+            stored = await run_in_threadpool(
+                store.billing.idempotent_response, who.tenant_id, idem[0]
+            )
+            if stored is not None:
+                return _replay(stored, idem)
         limiter.check(who)
         period = billing.current_period()
         if who.live and who.monthly_quota is not None and (who.tenant_id, period) in exhausted:
@@ -346,19 +379,43 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             }
             for x, p in zip(inputs, preds, strict=True)
         ]
-        ok = await run_in_threadpool(
-            lambda: store.billing.record_request(
-                request_id=request_id,
-                tenant_id=who.tenant_id,
-                key_id=who.key_id,
-                scenario=scenario,
-                period=period,
-                quota=who.monthly_quota,
-                prediction_rows=rows,
-                unit_type="explain" if body.explain else "predict",
-                live=who.live,
+        # built here and sent as is: the shape is PredictResponse (the OpenAPI schema), without
+        # a second validation pass over every prediction
+        response = {
+            "predictions": [
+                _prediction_out(
+                    r["id"],
+                    p,
+                    explanations[k] if explanations else None,
+                    model.task,
+                    truncated[k],
+                )
+                for k, (r, p) in enumerate(zip(rows, preds, strict=True))
+            ],
+            "model": serving.ref,
+        }
+        try:
+            ok = await run_in_threadpool(
+                lambda: store.billing.record_request(
+                    request_id=request_id,
+                    tenant_id=who.tenant_id,
+                    key_id=who.key_id,
+                    scenario=scenario,
+                    period=period,
+                    quota=who.monthly_quota,
+                    prediction_rows=rows,
+                    unit_type="explain" if body.explain else "predict",
+                    live=who.live,
+                    idempotency=(*idem, json.dumps(response)) if idem else None,
+                )
             )
-        )
+        except Conflict:  # the same key won a race with this request: its response stands
+            assert idem is not None
+            stored = await run_in_threadpool(
+                store.billing.idempotent_response, who.tenant_id, idem[0]
+            )
+            assert stored is not None
+            return _replay(stored, idem)
         if not ok:
             exhausted.add((who.tenant_id, period))
             used = await run_in_threadpool(store.billing.units_used, who.tenant_id, period)
@@ -375,23 +432,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                 "latency_ms": round(latency_ms, 2),
             },
         )
-        # built here and sent as is: the shape is PredictResponse (the OpenAPI schema), without
-        # a second validation pass over every prediction
-        return JSONResponse(
-            {
-                "predictions": [
-                    _prediction_out(
-                        r["id"],
-                        p,
-                        explanations[k] if explanations else None,
-                        model.task,
-                        truncated[k],
-                    )
-                    for k, (r, p) in enumerate(zip(rows, preds, strict=True))
-                ],
-                "model": serving.ref,
-            }
-        )
+        return JSONResponse(response)
 
     @app.post("/v1/feedback", response_model=Accepted, status_code=201, tags=["feedback"])
     async def post_feedback(body: FeedbackRequest, who: Caller) -> dict:

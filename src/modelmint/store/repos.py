@@ -15,6 +15,10 @@ from modelmint.store import tables as t
 from modelmint.store.db import Database, as_utc, new_id, utcnow
 
 
+class _OverQuota(Exception):
+    """Raised inside a metering transaction to roll it back."""
+
+
 def _insert_ignore(dialect: str, table: Any) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING for the dialect in use."""
     if dialect == "postgresql":
@@ -446,43 +450,81 @@ class BillingRepo:
         prediction_rows: Sequence[dict[str, Any]],
         unit_type: str = "predict",
         live: bool = True,
+        idempotency: tuple[str, str, str] | None = None,
     ) -> bool:
         """Write the predictions and their usage row in ONE transaction, after an atomic,
         conditional quota increment. Returns False (and writes nothing) when over quota.
-        Test traffic (``live=False``) is recorded apart: no quota, never billed."""
+        Test traffic (``live=False``) is recorded apart: no quota, never billed.
+
+        ``idempotency`` = (key, request hash, response JSON) is stored in the same transaction;
+        if the key was stored meanwhile, nothing is written and Conflict is raised (the caller
+        replays the stored response)."""
         units = len(prediction_rows)
         now = utcnow()
-        with self.db.write() as c:
-            if not live:
-                self._insert_request(
+        try:
+            with self.db.write() as c:
+                if idempotency is not None:
+                    key, digest, response = idempotency
+                    c.execute(
+                        insert(t.idempotency_keys).values(
+                            tenant_id=tenant_id,
+                            key=key,
+                            request_hash=digest,
+                            response=response,
+                            created_at=now,
+                        )
+                    )
+                if not self._meter(
                     c,
                     request_id,
                     tenant_id,
                     key_id,
                     scenario,
                     period,
+                    quota,
                     prediction_rows,
                     unit_type,
                     now,
-                    live=False,
-                )
-                return True
-            # create the period's counter if absent; concurrent creators do not collide
-            c.execute(
-                _insert_ignore(self.db.dialect, t.quota_counters).values(
-                    tenant_id=tenant_id, period=period, units=0
-                )
+                    live,
+                    units,
+                ):
+                    raise _OverQuota  # rolls the idempotency row back too
+        except _OverQuota:
+            return False
+        except IntegrityError as exc:
+            if idempotency is None:
+                raise
+            raise Conflict(f"idempotency key '{idempotency[0]}' was used meanwhile") from exc
+        return True
+
+    def idempotent_response(self, tenant_id: int, key: str) -> dict[str, Any] | None:
+        with self.db.read() as c:
+            return _row(
+                c.execute(
+                    select(t.idempotency_keys).where(
+                        t.idempotency_keys.c.tenant_id == tenant_id,
+                        t.idempotency_keys.c.key == key,
+                    )
+                ).first()
             )
-            cond = and_(
-                t.quota_counters.c.tenant_id == tenant_id, t.quota_counters.c.period == period
-            )
-            if quota is not None:
-                cond = and_(cond, t.quota_counters.c.units + units <= quota)
-            res = c.execute(
-                update(t.quota_counters).where(cond).values(units=t.quota_counters.c.units + units)
-            )
-            if res.rowcount != 1:
-                return False
+
+    def _meter(
+        self,
+        c: Any,
+        request_id: str,
+        tenant_id: int,
+        key_id: str,
+        scenario: str,
+        period: str,
+        quota: int | None,
+        prediction_rows: Sequence[dict[str, Any]],
+        unit_type: str,
+        now: datetime,
+        live: bool,
+        units: int,
+    ) -> bool:
+        """Quota increment (live traffic) and the request's rows; False when over quota."""
+        if not live:
             self._insert_request(
                 c,
                 request_id,
@@ -493,8 +535,35 @@ class BillingRepo:
                 prediction_rows,
                 unit_type,
                 now,
-                live=True,
+                live=False,
             )
+            return True
+        # create the period's counter if absent; concurrent creators do not collide
+        c.execute(
+            _insert_ignore(self.db.dialect, t.quota_counters).values(
+                tenant_id=tenant_id, period=period, units=0
+            )
+        )
+        cond = and_(t.quota_counters.c.tenant_id == tenant_id, t.quota_counters.c.period == period)
+        if quota is not None:
+            cond = and_(cond, t.quota_counters.c.units + units <= quota)
+        res = c.execute(
+            update(t.quota_counters).where(cond).values(units=t.quota_counters.c.units + units)
+        )
+        if res.rowcount != 1:
+            return False
+        self._insert_request(
+            c,
+            request_id,
+            tenant_id,
+            key_id,
+            scenario,
+            period,
+            prediction_rows,
+            unit_type,
+            now,
+            live=True,
+        )
         return True
 
     @staticmethod

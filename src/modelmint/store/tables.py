@@ -171,6 +171,16 @@ usage = Table(
 )
 
 # Units used per tenant and period; the conditional increment enforces the quota atomically.
+# Idempotency-Key on predict: the first response, written in the metering transaction
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
 quota_counters = Table(
     "quota_counters",
     metadata,

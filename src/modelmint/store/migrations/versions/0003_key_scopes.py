@@ -1,4 +1,5 @@
-"""API key modes, scopes and expiry; test usage kept apart; tenant currency and contacts
+"""API key modes, scopes and expiry; test usage kept apart; tenant currency and contacts;
+idempotency keys
 
 Revision ID: 0003
 Revises: 0002
@@ -33,8 +34,24 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("contact_name", sa.String(200), nullable=True))
         batch_op.add_column(sa.Column("contact_email", sa.String(320), nullable=True))
 
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("tenant_id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(200), nullable=False),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("response", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_idempotency_keys_tenant_id_tenants"),
+        ),
+        sa.PrimaryKeyConstraint("tenant_id", "key", name=op.f("pk_idempotency_keys")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("idempotency_keys")
     with op.batch_alter_table("tenants") as batch_op:
         batch_op.drop_column("contact_email")
         batch_op.drop_column("contact_name")
