@@ -111,6 +111,24 @@ class Settings(BaseSettings):
     currency: str = Field(
         default="USD", min_length=3, max_length=3, description="Currency of new plans (ISO 4217)."
     )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for rate and concurrency limits shared by every server process, e.g. "
+        "redis://127.0.0.1:6379/0.",
+    )
+    rate_limit_backend: str = Field(
+        default="auto",
+        pattern="^(auto|redis|database|memory)$",
+        description="Where rate and concurrency limits are counted: auto (redis when "
+        "redis_url is set, the database under serve --workers N > 1, else memory), redis, "
+        "database or memory (per process).",
+    )
+    rate_limit_on_redis_error: str = Field(
+        default="local",
+        pattern="^(local|closed)$",
+        description="When Redis fails: local (per-process limits until it is back) or closed "
+        "(refuse calls with 503).",
+    )
     log_level: str = Field(default="INFO", description="Log level of the CLI and server.")
 
     @field_validator("home", mode="after")

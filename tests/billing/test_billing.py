@@ -58,12 +58,14 @@ def test_bad_keys(ws, header, message):
 
 
 def test_rate_limiter_token_bucket():
+    from modelmint.billing.limits import Limits, MemoryBackend
+
     c = billing.Caller("k", 1, "t", "p", "USD", 0, None, rate_limit_rps=1.0, burst=3)
-    rl = billing.RateLimiter()
-    for _ in range(3):
-        rl.check(c)
+    rl = Limits(MemoryBackend())
+    for i in range(3):
+        rl.acquire(c, f"r{i}")
     with pytest.raises(RateLimited) as err:
-        rl.check(c)
+        rl.acquire(c, "r3")
     assert err.value.limit == "rate" and err.value.retry_after >= 1
 
 

@@ -4,7 +4,6 @@ from modelmint.billing.core import (
     KEY_PREFIX,
     TEST_KEY_PREFIX,
     Caller,
-    RateLimiter,
     amount_for,
     authenticate,
     create_key,
@@ -18,12 +17,13 @@ from modelmint.billing.core import (
     set_tenant_status,
     usage_summary,
 )
+from modelmint.billing.limits import Limits, limits_for
 
 __all__ = [
     "KEY_PREFIX",
     "TEST_KEY_PREFIX",
     "Caller",
-    "RateLimiter",
+    "Limits",
     "amount_for",
     "authenticate",
     "create_key",
@@ -31,6 +31,7 @@ __all__ = [
     "create_tenant",
     "current_period",
     "hash_key",
+    "limits_for",
     "quota_error",
     "rotate_key",
     "seconds_to_period_end",

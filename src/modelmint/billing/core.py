@@ -10,8 +10,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -61,7 +59,11 @@ def create_plan(
     rate_limit: float | None = None,
     burst: int | None = None,
     currency: str = "USD",
+    tenant_rate_limit: float | None = None,
+    concurrency: int | None = None,
 ) -> dict[str, Any]:
+    """``rate_limit``/``burst``: requests/s per API key; ``tenant_rate_limit``: requests/s
+    across all of a tenant's keys; ``concurrency``: a tenant's calls in flight."""
     _check_name("plan", name)
     price = Money.parse(price_per_1k, currency)
     if quota is not None and quota < 0:
@@ -70,6 +72,10 @@ def create_plan(
         raise InvalidInput("--rate-limit must be requests per second > 0 (omit for no limit)")
     if burst is not None and burst < 1:
         raise InvalidInput("--burst must be at least 1")
+    if tenant_rate_limit is not None and tenant_rate_limit <= 0:
+        raise InvalidInput("--tenant-rate-limit must be requests per second > 0 (omit for none)")
+    if concurrency is not None and concurrency < 1:
+        raise InvalidInput("--concurrency must be at least 1 call in flight (omit for no limit)")
     return store.billing.create_plan(
         name=name,
         currency=price.currency,
@@ -77,6 +83,8 @@ def create_plan(
         monthly_quota=quota,
         rate_limit_rps=rate_limit,
         burst=burst,
+        tenant_rate_limit_rps=tenant_rate_limit,
+        max_concurrent=concurrency,
     )
 
 
@@ -213,6 +221,8 @@ class Caller:
     live: bool = True
     scenarios: tuple[str, ...] | None = None
     read_only: bool = False
+    tenant_rate_limit_rps: float | None = None
+    max_concurrent: int | None = None
 
     def allow(self, scenario: str | None = None, *, write: bool = True) -> None:
         """Forbidden unless this key's scopes cover the call."""
@@ -266,38 +276,9 @@ def authenticate(store: Store, authorization: str | None) -> Caller:
         live=rec["mode"] == "live",
         scenarios=tuple(rec["scenarios"]) if rec["scenarios"] is not None else None,
         read_only=rec["access"] == "read",
+        tenant_rate_limit_rps=rec["tenant_rate_limit_rps"],
+        max_concurrent=rec["max_concurrent"],
     )
-
-
-class RateLimiter:
-    """Token bucket per API key, in this process (one bucket per key per replica).
-
-    Exact limits across replicas are the quota's job (enforced in the database); see
-    docs/billing.md."""
-
-    def __init__(self) -> None:
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def check(self, caller: Caller) -> None:
-        rps = caller.rate_limit_rps
-        if not rps:
-            return
-        cap = float(caller.burst or max(1, round(rps)))
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(caller.key_id, (cap, now))
-            tokens = min(cap, tokens + (now - last) * rps)
-            if tokens < 1.0:
-                self._buckets[caller.key_id] = (tokens, now)
-                wait = (1.0 - tokens) / rps
-                raise RateLimited(
-                    f"rate limit of {rps:g} requests/s (burst {cap:g}) exceeded for this key; "
-                    f"retry after {wait:.2f}s or move to a plan with a higher limit",
-                    retry_after=int(wait) + 1,
-                    limit="rate",
-                )
-            self._buckets[caller.key_id] = (tokens - 1.0, now)
 
 
 def quota_error(caller: Caller, used: int, asked: int) -> RateLimited:

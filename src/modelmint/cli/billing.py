@@ -28,6 +28,8 @@ def _plan_public(p: dict) -> dict:
         "quota": p["monthly_quota"],
         "rate_limit": p["rate_limit_rps"],
         "burst": p["burst"],
+        "tenant_rate_limit": p.get("tenant_rate_limit_rps"),
+        "concurrency": p.get("max_concurrent"),
     }
 
 
@@ -48,6 +50,13 @@ def plans_create(
     burst: Annotated[
         int | None, typer.Option("--burst", help="Burst size for the rate limit.")
     ] = None,
+    tenant_rate_limit: Annotated[
+        float | None,
+        typer.Option("--tenant-rate-limit", help="Requests per second across a tenant's keys."),
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", help="A tenant's calls in flight at most.")
+    ] = None,
     currency: Annotated[
         str | None, typer.Option("--currency", help="ISO 4217 code (default: MODELMINT_CURRENCY).")
     ] = None,
@@ -64,6 +73,8 @@ def plans_create(
         quota=quota,
         rate_limit=rate_limit,
         burst=burst,
+        tenant_rate_limit=tenant_rate_limit,
+        concurrency=concurrency,
         currency=currency or st.settings().currency,
     )
     if as_json:

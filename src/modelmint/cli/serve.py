@@ -66,6 +66,9 @@ def serve(
         )
     if settings.serve_threads is None:  # share the cores between the server processes
         os.environ["MODELMINT_SERVE_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+    if workers > 1 and settings.rate_limit_backend == "auto" and not settings.redis_url:
+        # several processes and no Redis: count rate and concurrency limits in the database
+        os.environ["MODELMINT_RATE_LIMIT_BACKEND"] = "database"
     metrics_dir = None
     if workers > 1:  # /metrics sums over every server process (prometheus_client multiprocess)
         metrics_dir = tempfile.mkdtemp(prefix="modelmint-metrics-")

@@ -243,7 +243,12 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     use_runtime(settings.serve_runtime, settings.cache_dir, threads)
     metrics = Metrics()
     pool = ModelPool(store, settings, metrics)
-    limiter = billing.RateLimiter()
+    limits = billing.limits_for(
+        store,
+        backend=settings.rate_limit_backend,
+        redis_url=settings.redis_url,
+        on_error=settings.rate_limit_on_redis_error,
+    )
     exhausted: set[tuple[int, str]] = set()  # (tenant, period) seen at its quota here
 
     @asynccontextmanager
@@ -329,7 +334,26 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             )
             if stored is not None:
                 return _replay(stored, idem)
-        limiter.check(who)
+        rid = request.state.request_id
+        local = limits.backend.name == "memory"  # no I/O: no thread hop
+        lease = (
+            limits.acquire(who, rid) if local else await run_in_threadpool(limits.acquire, who, rid)
+        )
+        try:
+            return await _predict(scenario, body, who, request, idem, started)
+        finally:
+            if lease is not None:
+                await run_in_threadpool(limits.release, lease)
+
+    async def _predict(
+        scenario: str,
+        body: PredictRequest,
+        who: billing.Caller,
+        request: Request,
+        idem: tuple[str, str] | None,
+        started: float,
+    ) -> JSONResponse:
+        n = len(body.inputs)
         period = billing.current_period()
         if who.live and who.monthly_quota is not None and (who.tenant_id, period) in exhausted:
             # the metering write below is the exact check; this read only spares the model's

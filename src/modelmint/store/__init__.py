@@ -6,7 +6,14 @@ dicts, so the stages above never see a session or a table."""
 from __future__ import annotations
 
 from modelmint.store.db import Database, new_id, utcnow
-from modelmint.store.repos import BillingRepo, DatasetRepo, FeedbackRepo, JobRepo, ModelRepo
+from modelmint.store.repos import (
+    BillingRepo,
+    DatasetRepo,
+    FeedbackRepo,
+    JobRepo,
+    LimitRepo,
+    ModelRepo,
+)
 
 
 class Store:
@@ -17,6 +24,7 @@ class Store:
         self.billing = BillingRepo(self.db)
         self.feedback = FeedbackRepo(self.db)
         self.jobs = JobRepo(self.db)
+        self.limits = LimitRepo(self.db)
 
     @property
     def dialect(self) -> str:

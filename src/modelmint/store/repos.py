@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, case, func, insert, or_, select, update
+from sqlalchemy import Row, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from modelmint.errors import Conflict, NotFound
@@ -427,6 +427,8 @@ class BillingRepo:
                     t.plans.c.monthly_quota,
                     t.plans.c.rate_limit_rps,
                     t.plans.c.burst,
+                    t.plans.c.tenant_rate_limit_rps,
+                    t.plans.c.max_concurrent,
                 )
                 .join(t.tenants, t.tenants.c.id == t.api_keys.c.tenant_id)
                 .join(t.plans, t.plans.c.id == t.tenants.c.plan_id)
@@ -647,6 +649,58 @@ class BillingRepo:
                 {**r, "units": int(r["units"]), "requests": int(r["requests"])}
                 for r in _rows(c.execute(q))
             ]
+
+
+class LimitRepo:
+    """Token buckets and calls in flight, for the database rate-limit backend. Each call is one
+    write transaction; the bucket's row is locked (PostgreSQL) or the database is (SQLite)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def _locked_bucket(self, c: Any, bucket: str, tokens: float, now: float) -> tuple[float, float]:
+        c.execute(
+            _insert_ignore(self.db.dialect, t.rate_buckets).values(
+                bucket=bucket, tokens=tokens, at=now
+            )
+        )
+        row = c.execute(
+            select(t.rate_buckets.c.tokens, t.rate_buckets.c.at)
+            .where(t.rate_buckets.c.bucket == bucket)
+            .with_for_update()
+        ).first()
+        assert row is not None
+        return float(row[0]), float(row[1])
+
+    def take(self, bucket: str, rate: float, cap: float, now: float) -> float:
+        with self.db.write() as c:
+            tokens, at = self._locked_bucket(c, bucket, cap, now)
+            tokens = min(cap, tokens + max(0.0, now - at) * rate)
+            wait = (1.0 - tokens) / rate if tokens < 1.0 else 0.0
+            c.execute(
+                update(t.rate_buckets)
+                .where(t.rate_buckets.c.bucket == bucket)
+                .values(tokens=tokens if wait else tokens - 1.0, at=now)
+            )
+        return wait
+
+    def enter(self, bucket: str, lease: str, limit: int, now: float, expires: float) -> bool:
+        with self.db.write() as c:
+            self._locked_bucket(c, "inflight:" + bucket, 0.0, now)  # the tenant's mutex
+            c.execute(
+                delete(t.inflight).where(t.inflight.c.bucket == bucket, t.inflight.c.expires <= now)
+            )
+            n = c.execute(
+                select(func.count()).select_from(t.inflight).where(t.inflight.c.bucket == bucket)
+            ).scalar()
+            if int(n or 0) >= limit:
+                return False
+            c.execute(insert(t.inflight).values(lease=lease, bucket=bucket, expires=expires))
+        return True
+
+    def leave(self, lease: str) -> None:
+        with self.db.write() as c:
+            c.execute(delete(t.inflight).where(t.inflight.c.lease == lease))
 
 
 class FeedbackRepo:

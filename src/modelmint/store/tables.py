@@ -102,6 +102,8 @@ plans = Table(
     Column("monthly_quota", BigInteger, nullable=True),
     Column("rate_limit_rps", Float, nullable=True),
     Column("burst", Integer, nullable=True),
+    Column("tenant_rate_limit_rps", Float, nullable=True),  # across all of a tenant's keys
+    Column("max_concurrent", Integer, nullable=True),  # a tenant's calls in flight
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
@@ -171,6 +173,21 @@ usage = Table(
 )
 
 # Units used per tenant and period; the conditional increment enforces the quota atomically.
+# rate limits and calls in flight when the database is the limiter's backend
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("bucket", String(120), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("at", Float, nullable=False),  # epoch seconds of the last update
+)
+inflight = Table(
+    "inflight",
+    metadata,
+    Column("lease", String(64), primary_key=True),
+    Column("bucket", String(120), nullable=False, index=True),
+    Column("expires", Float, nullable=False),
+)
 # Idempotency-Key on predict: the first response, written in the metering transaction
 idempotency_keys = Table(
     "idempotency_keys",

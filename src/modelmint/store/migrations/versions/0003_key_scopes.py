@@ -1,5 +1,5 @@
 """API key modes, scopes and expiry; test usage kept apart; tenant currency and contacts;
-idempotency keys
+idempotency keys; tenant rate and concurrency limits
 
 Revision ID: 0003
 Revises: 0002
@@ -34,6 +34,24 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("contact_name", sa.String(200), nullable=True))
         batch_op.add_column(sa.Column("contact_email", sa.String(320), nullable=True))
 
+    with op.batch_alter_table("plans") as batch_op:
+        batch_op.add_column(sa.Column("tenant_rate_limit_rps", sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column("max_concurrent", sa.Integer(), nullable=True))
+    op.create_table(
+        "rate_buckets",
+        sa.Column("bucket", sa.String(120), nullable=False),
+        sa.Column("tokens", sa.Float(), nullable=False),
+        sa.Column("at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("bucket", name=op.f("pk_rate_buckets")),
+    )
+    op.create_table(
+        "inflight",
+        sa.Column("lease", sa.String(64), nullable=False),
+        sa.Column("bucket", sa.String(120), nullable=False),
+        sa.Column("expires", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("lease", name=op.f("pk_inflight")),
+    )
+    op.create_index(op.f("ix_inflight_bucket"), "inflight", ["bucket"])
     op.create_table(
         "idempotency_keys",
         sa.Column("tenant_id", sa.Integer(), nullable=False),
@@ -52,6 +70,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("idempotency_keys")
+    op.drop_index(op.f("ix_inflight_bucket"), table_name="inflight")
+    op.drop_table("inflight")
+    op.drop_table("rate_buckets")
+    with op.batch_alter_table("plans") as batch_op:
+        batch_op.drop_column("max_concurrent")
+        batch_op.drop_column("tenant_rate_limit_rps")
     with op.batch_alter_table("tenants") as batch_op:
         batch_op.drop_column("contact_email")
         batch_op.drop_column("contact_name")
