@@ -143,3 +143,22 @@ def test_http_answers_429_naming_the_limit(ws, trained):
         assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
         assert r.json()["errors"][0]["limit"] == "tenant_rate"
     assert billing.usage_summary(ws.store, tenant="acme")[0]["total_units"] == 1
+
+
+def test_budget_caps_spend_like_a_quota_in_money(ws, trained):
+    # 2.00 per 1,000 units and a budget of 0.011: 5 units cost 0.010, 6 would cost 0.012
+    billing.create_plan(ws.store, "capped", price_per_1k="2.00", quota=100, budget="0.011")
+    billing.create_tenant(ws.store, "acme", plan="capped")
+    key, _ = billing.create_key(ws.store, "acme")
+    assert billing.max_units_within(11_000, 2_000_000) == 5
+    with TestClient(create_app(ws.settings, ws.store)) as c:
+        c.headers["Authorization"] = f"Bearer {key}"
+        url = "/v1/scenarios/reviews/predict"
+        assert c.post(url, json={"inputs": ["好"] * 4}).status_code == 200
+        r = c.post(url, json={"inputs": ["好"] * 2})
+        assert r.status_code == 429 and r.json()["errors"][0]["limit"] == "budget"
+        assert "budget of 0.011 USD" in r.json()["error"]
+        assert c.post(url, json={"inputs": ["好"]}).status_code == 200  # the 5th unit fits
+        assert c.post(url, json={"inputs": ["好"]}).status_code == 429
+    usage = billing.usage_summary(ws.store, tenant="acme")[0]
+    assert usage["total_units"] == 5 and usage["amount_due"] == "0.01"

@@ -61,11 +61,16 @@ def create_plan(
     currency: str = "USD",
     tenant_rate_limit: float | None = None,
     concurrency: int | None = None,
+    budget: str | None = None,
 ) -> dict[str, Any]:
     """``rate_limit``/``burst``: requests/s per API key; ``tenant_rate_limit``: requests/s
-    across all of a tenant's keys; ``concurrency``: a tenant's calls in flight."""
+    across all of a tenant's keys; ``concurrency``: a tenant's calls in flight; ``budget``: the
+    most money a tenant may spend in a month (a cap the API enforces like the quota)."""
     _check_name("plan", name)
     price = Money.parse(price_per_1k, currency)
+    cap = Money.parse(budget, currency) if budget is not None else None
+    if cap is not None and cap.micros <= 0:
+        raise InvalidInput("--budget must be an amount > 0, e.g. 50.00 (omit for no cap)")
     if quota is not None and quota < 0:
         raise InvalidInput("--quota must be a number of units per month >= 0 (omit for unlimited)")
     if rate_limit is not None and rate_limit <= 0:
@@ -85,6 +90,7 @@ def create_plan(
         burst=burst,
         tenant_rate_limit_rps=tenant_rate_limit,
         max_concurrent=concurrency,
+        budget_micros=cap.micros if cap is not None else None,
     )
 
 
@@ -223,6 +229,16 @@ class Caller:
     read_only: bool = False
     tenant_rate_limit_rps: float | None = None
     max_concurrent: int | None = None
+    budget_micros: int | None = None
+
+    @property
+    def unit_cap(self) -> int | None:
+        """Units this tenant may use in a period: the quota, or what the budget buys at the
+        plan's price, whichever is lower (None: no cap)."""
+        caps = [] if self.monthly_quota is None else [self.monthly_quota]
+        if self.budget_micros is not None and self.price_per_1k_micros > 0:
+            caps.append(max_units_within(self.budget_micros, self.price_per_1k_micros))
+        return min(caps) if caps else None
 
     def allow(self, scenario: str | None = None, *, write: bool = True) -> None:
         """Forbidden unless this key's scopes cover the call."""
@@ -278,15 +294,35 @@ def authenticate(store: Store, authorization: str | None) -> Caller:
         read_only=rec["access"] == "read",
         tenant_rate_limit_rps=rec["tenant_rate_limit_rps"],
         max_concurrent=rec["max_concurrent"],
+        budget_micros=rec["budget_micros"],
     )
 
 
+def max_units_within(budget_micros: int, price_per_1k_micros: int) -> int:
+    """The most units whose amount (rounded half up, as billed) stays within the budget."""
+    units = budget_micros * 1000 // price_per_1k_micros
+    while units > 0 and amount_for(units, price_per_1k_micros) > budget_micros:
+        units -= 1
+    while amount_for(units + 1, price_per_1k_micros) <= budget_micros:
+        units += 1
+    return units
+
+
 def quota_error(caller: Caller, used: int, asked: int) -> RateLimited:
+    """429 for the quota or the budget, whichever cap the call would cross."""
+    if caller.monthly_quota is not None and caller.unit_cap == caller.monthly_quota:
+        return RateLimited(
+            f"monthly quota of {caller.monthly_quota} units reached ({used} used, this call "
+            f"needs {asked}); wait for the next period or upgrade the plan",
+            retry_after=seconds_to_period_end(),
+            limit="quota",
+        )
+    budget = Money(caller.budget_micros or 0, caller.currency).decimal_str()
     return RateLimited(
-        f"monthly quota of {caller.monthly_quota} units reached ({used} used, this call needs "
-        f"{asked}); wait for the next period or upgrade the plan",
+        f"monthly budget of {budget} {caller.currency} reached ({used} units used, this call "
+        f"needs {asked} more); wait for the next period or raise the plan's budget",
         retry_after=seconds_to_period_end(),
-        limit="quota",
+        limit="budget",
     )
 
 

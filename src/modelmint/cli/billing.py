@@ -30,6 +30,11 @@ def _plan_public(p: dict) -> dict:
         "burst": p["burst"],
         "tenant_rate_limit": p.get("tenant_rate_limit_rps"),
         "concurrency": p.get("max_concurrent"),
+        "budget": (
+            Money(p["budget_micros"], p["currency"]).decimal_str()
+            if p.get("budget_micros") is not None
+            else None
+        ),
     }
 
 
@@ -57,6 +62,10 @@ def plans_create(
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", help="A tenant's calls in flight at most.")
     ] = None,
+    budget: Annotated[
+        str | None,
+        typer.Option("--budget", help="Most a tenant may spend a month, e.g. 50.00 (a cap)."),
+    ] = None,
     currency: Annotated[
         str | None, typer.Option("--currency", help="ISO 4217 code (default: MODELMINT_CURRENCY).")
     ] = None,
@@ -75,6 +84,7 @@ def plans_create(
         burst=burst,
         tenant_rate_limit=tenant_rate_limit,
         concurrency=concurrency,
+        budget=budget,
         currency=currency or st.settings().currency,
     )
     if as_json:

@@ -355,11 +355,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     ) -> JSONResponse:
         n = len(body.inputs)
         period = billing.current_period()
-        if who.live and who.monthly_quota is not None and (who.tenant_id, period) in exhausted:
+        if who.live and who.unit_cap is not None and (who.tenant_id, period) in exhausted:
             # the metering write below is the exact check; this read only spares the model's
             # work for a tenant this process has already seen at its quota
             used = await run_in_threadpool(store.billing.units_used, who.tenant_id, period)
-            if used + n > who.monthly_quota:
+            if used + n > who.unit_cap:
                 raise billing.quota_error(who, used, n)
             exhausted.discard((who.tenant_id, period))
         serving = pool.current(scenario) or await run_in_threadpool(pool.production, scenario)
@@ -426,7 +426,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                     key_id=who.key_id,
                     scenario=scenario,
                     period=period,
-                    quota=who.monthly_quota,
+                    quota=who.unit_cap,
                     prediction_rows=rows,
                     unit_type="explain" if body.explain else "predict",
                     live=who.live,

@@ -429,6 +429,7 @@ class BillingRepo:
                     t.plans.c.burst,
                     t.plans.c.tenant_rate_limit_rps,
                     t.plans.c.max_concurrent,
+                    t.plans.c.budget_micros,
                 )
                 .join(t.tenants, t.tenants.c.id == t.api_keys.c.tenant_id)
                 .join(t.plans, t.plans.c.id == t.tenants.c.plan_id)

@@ -103,6 +103,7 @@ plans = Table(
     Column("rate_limit_rps", Float, nullable=True),
     Column("burst", Integer, nullable=True),
     Column("tenant_rate_limit_rps", Float, nullable=True),  # across all of a tenant's keys
+    Column("budget_micros", BigInteger, nullable=True),  # money a tenant may spend a month
     Column("max_concurrent", Integer, nullable=True),  # a tenant's calls in flight
     Column("created_at", DateTime(timezone=True), nullable=False),
 )

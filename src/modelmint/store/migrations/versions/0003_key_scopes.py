@@ -37,6 +37,7 @@ def upgrade() -> None:
     with op.batch_alter_table("plans") as batch_op:
         batch_op.add_column(sa.Column("tenant_rate_limit_rps", sa.Float(), nullable=True))
         batch_op.add_column(sa.Column("max_concurrent", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("budget_micros", sa.BigInteger(), nullable=True))
     op.create_table(
         "rate_buckets",
         sa.Column("bucket", sa.String(120), nullable=False),
@@ -74,6 +75,7 @@ def downgrade() -> None:
     op.drop_table("inflight")
     op.drop_table("rate_buckets")
     with op.batch_alter_table("plans") as batch_op:
+        batch_op.drop_column("budget_micros")
         batch_op.drop_column("max_concurrent")
         batch_op.drop_column("tenant_rate_limit_rps")
     with op.batch_alter_table("tenants") as batch_op:
