@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     currency: str = Field(
         default="USD", min_length=3, max_length=3, description="Currency of new plans (ISO 4217)."
     )
+    tax_rate_percent: str = Field(
+        default="0",
+        pattern=r"^\d{1,3}(\.\d{1,2})?$",
+        description="Tax rate on invoices, in percent (e.g. 20 or 7.5).",
+    )
     redis_url: str | None = Field(
         default=None,
         description="Redis for rate and concurrency limits shared by every server process, e.g. "

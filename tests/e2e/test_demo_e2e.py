@@ -51,6 +51,8 @@ def test_demo_runs_the_whole_loop_on_a_small_sample(tmp_path):
     assert re.search(r"calls in [\d.]+ s, 0 failed", out)
     assert re.search(r"PROMOTED|NOT PROMOTED", out)
     assert "acme owes (plan starter)" in out and "modelmint --home" in out
+    assert "acme's invoice for" in out and "invoices close --period" in out
+    assert list((home / "reports").glob("invoice-acme-*-draft.html"))
     # the workspace it leaves behind is a normal one
     ls = subprocess.run(
         [sys.executable, "-m", "modelmint", "--home", str(home), "models", "list", "--json"],

@@ -76,12 +76,45 @@ def _predict(c, keys, ws):
     assert {r["tenant"]: r["total_units"] for r in per_tenant} == {"alpha": 1, "beta": 1}
 
 
+def _invoices(c, keys, ws):
+    from modelmint.billing import invoices
+
+    _alpha_prediction(c, keys)
+    for t in ws.store.billing.tenants():  # an issued invoice for alpha, from last month
+        ws.store.invoices.issue(
+            {
+                "id": t["name"] + "-inv",
+                "number": f"INV-T-{t['name']}",
+                "kind": "invoice",
+                "tenant_id": t["id"],
+                "period": "2026-10",
+                "currency": "USD",
+                "refers_to": None,
+                "lines": [],
+                "subtotal_micros": 0,
+                "discount_micros": 0,
+                "tax_rate_bp": 0,
+                "tax_micros": 0,
+                "total_micros": 0,
+                "note": None,
+                "issued_at": invoices.datetime.now(invoices.UTC),
+                "dedupe": f"t:{t['id']}",
+            }
+        )
+    mine = c.get("/v1/invoices", headers=_auth(keys["beta"])).json()["invoices"]
+    assert [i["number"] for i in mine] == ["INV-T-beta"]
+    r = c.get("/v1/invoices/INV-T-alpha", headers=_auth(keys["beta"]))
+    assert r.status_code == 404
+
+
 # tenant route -> check; ops and admin routes use no tenant key
 ISOLATION = {
     ("POST", "/v1/scenarios/{scenario}/predict"): _predict,
     ("POST", "/v1/feedback"): _feedback,
     ("POST", "/v1/outcomes"): _outcomes,
     ("GET", "/v1/usage"): _usage,
+    ("GET", "/v1/invoices"): _invoices,
+    ("GET", "/v1/invoices/{number}"): _invoices,
 }
 NOT_TENANT = ("/v1/admin/", "/healthz", "/readyz", "/metrics", "/docs", "/openapi", "/redoc")
 

@@ -17,6 +17,7 @@ from modelmint.billing.core import (
     seconds_to_period_end,
     set_tenant_status,
     usage_summary,
+    validate_period,
 )
 from modelmint.billing.limits import Limits, limits_for
 
@@ -39,4 +40,5 @@ __all__ = [
     "seconds_to_period_end",
     "set_tenant_status",
     "usage_summary",
+    "validate_period",
 ]

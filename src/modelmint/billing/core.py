@@ -37,6 +37,12 @@ def current_period(now: datetime | None = None) -> str:
     return f"{now.year:04d}-{now.month:02d}"
 
 
+def validate_period(period: str) -> str:
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period or ""):
+        raise InvalidInput(f"period '{period}' is not YYYY-MM, e.g. {current_period()}")
+    return period
+
+
 def seconds_to_period_end(now: datetime | None = None) -> int:
     now = now or datetime.now(UTC)
     days = calendar.monthrange(now.year, now.month)[1]
@@ -107,6 +113,7 @@ def create_tenant(
     currency: str | None = None,
     contact_name: str | None = None,
     contact_email: str | None = None,
+    discount_percent: str | None = None,
 ) -> dict[str, Any]:
     """A customer organisation on a plan. Its currency is the plan's (a different one is
     refused); status trial or active (suspend later with `set_tenant_status`)."""
@@ -121,6 +128,11 @@ def create_tenant(
         )
     if contact_email is not None and not _EMAIL.fullmatch(contact_email):
         raise InvalidInput(f"'{contact_email}' is not an email address; e.g. billing@acme.com")
+    discount_bp = 0
+    if discount_percent is not None:
+        from modelmint.billing.invoices import percent_bp
+
+        discount_bp = percent_bp(discount_percent, "--discount")
     return store.billing.create_tenant(
         name,
         p["id"],
@@ -128,6 +140,7 @@ def create_tenant(
         currency=p["currency"],
         contact_name=contact_name,
         contact_email=contact_email,
+        discount_bp=discount_bp,
     )
 
 
@@ -331,9 +344,7 @@ def usage_summary(
     store: Store, *, period: str | None = None, tenant: str | None = None
 ) -> list[dict]:
     """Per tenant: units, requests and the amount owed under its plan in `period`."""
-    period = period or current_period()
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
-        raise InvalidInput(f"period '{period}' is not YYYY-MM, e.g. {current_period()}")
+    period = validate_period(period or current_period())
     tenants = store.billing.tenants()
     if tenant is not None:
         store.billing.tenant(tenant)  # NotFound with a fix

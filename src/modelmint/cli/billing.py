@@ -134,6 +134,9 @@ def tenants_create(
     contact_email: Annotated[
         str | None, typer.Option("--contact-email", help="Where invoices and alerts go.")
     ] = None,
+    discount: Annotated[
+        str | None, typer.Option("--discount", help="Percent off every invoice, e.g. 10.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a tenant (a customer organisation) on a plan."""
@@ -147,6 +150,7 @@ def tenants_create(
         currency=currency,
         contact_name=contact_name,
         contact_email=contact_email,
+        discount_percent=discount,
     )
     if as_json:
         print_json(

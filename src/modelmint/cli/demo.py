@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -116,6 +116,38 @@ def _load_test(
         "p50": _pct(latencies, 0.5) if latencies else 0.0,
         "p99": _pct(latencies, 0.99) if latencies else 0.0,
     }
+
+
+def _show_invoice(ws: Any, home: Path, tax_rate: str) -> None:
+    """acme's invoice for this month, as a draft: the month is still open."""
+    from modelmint.billing import invoices
+
+    draft = invoices.draft_invoice(ws.store, "acme", tax_rate=tax_rate)
+    p = invoices.public(draft, "acme")
+    page = home / "reports" / f"invoice-acme-{p['period']}-draft.html"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(invoices.to_html(draft, ws.store.billing.tenant("acme")), encoding="utf-8")
+    rows = [
+        [line["description"], line["quantity"], line["unit_price_per_1k"], line["amount"]]
+        for line in p["lines"]
+    ]
+    rows += [
+        ["subtotal", "", "", p["subtotal"]],
+        ["discount", "", "", f"-{p['discount']}"],
+        [f"tax {p['tax_rate_percent']}%", "", "", p["tax"]],
+        [f"total {p['currency']}", "", "", p["total"]],
+    ]
+    console.print(
+        table(
+            f"acme's invoice for {p['period']} (draft: the month is still open)",
+            ["item", "units", "price per 1k", "amount"],
+            rows,
+        )
+    )
+    console.print(
+        f"printable: {page}\nIssue it once the month is over: "
+        f"[bold]modelmint --home {home} invoices close --period {p['period']}[/]"
+    )
 
 
 def _step(n: int, title: str) -> None:
@@ -451,6 +483,7 @@ def demo(
             ],
         )
     )
+    _show_invoice(ws, home, settings.tax_rate_percent)
     console.print(
         f"\nStart the API again:  [bold]modelmint --home {home} serve[/]\n"
         f"Then call it:          curl -s -H 'Authorization: Bearer {key_rec['prefix']}…' "

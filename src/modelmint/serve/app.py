@@ -23,12 +23,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelmint import __version__, billing, feedback, registry
+from modelmint.billing import invoices
 from modelmint.data.redact import redact
 from modelmint.errors import (
     Conflict,
     Forbidden,
     InvalidInput,
     ModelMintError,
+    NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
     TimedOut,
@@ -491,6 +493,32 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             lambda: billing.usage_summary(store, period=period, tenant=who.tenant)
         )
         return rows[0]
+
+    @app.get("/v1/invoices", tags=["billing"])
+    async def get_invoices(who: Caller, period: str | None = None) -> dict[str, Any]:
+        """The caller's own issued invoices and credit notes (newest last)."""
+
+        def run() -> list[dict[str, Any]]:
+            if period is not None:
+                billing.validate_period(period)
+            return [
+                invoices.public(inv, who.tenant)
+                for inv in store.invoices.list(who.tenant_id, period)
+            ]
+
+        return {"invoices": await run_in_threadpool(run)}
+
+    @app.get("/v1/invoices/{number}", tags=["billing"])
+    async def get_invoice(number: str, who: Caller) -> dict[str, Any]:
+        """One of the caller's invoices; another tenant's number is 404, like an unknown one."""
+
+        def run() -> dict[str, Any]:
+            inv = store.invoices.get(number[:40])
+            if inv["tenant_id"] != who.tenant_id:
+                raise NotFound(f"invoice '{number[:40]}' does not exist; see GET /v1/invoices")
+            return invoices.public(inv, who.tenant)
+
+        return await run_in_threadpool(run)
 
     # admin ---------------------------------------------------------------------------------
     @app.post("/v1/admin/retrain", status_code=202, tags=["admin"], dependencies=[Depends(_admin)])

@@ -10,6 +10,7 @@ from modelmint.store.repos import (
     BillingRepo,
     DatasetRepo,
     FeedbackRepo,
+    InvoiceRepo,
     JobRepo,
     LimitRepo,
     ModelRepo,
@@ -25,6 +26,7 @@ class Store:
         self.feedback = FeedbackRepo(self.db)
         self.jobs = JobRepo(self.db)
         self.limits = LimitRepo(self.db)
+        self.invoices = InvoiceRepo(self.db)
 
     @property
     def dialect(self) -> str:

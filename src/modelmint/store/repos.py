@@ -272,14 +272,19 @@ class BillingRepo:
             )
         return row
 
+    def plan_by_id(self, plan_id: int) -> dict[str, Any]:
+        with self.db.read() as c:
+            row = _row(c.execute(select(t.plans).where(t.plans.c.id == plan_id)).first())
+        if row is None:
+            raise NotFound(f"plan #{plan_id} does not exist")
+        return row
+
     def plans(self) -> list[dict[str, Any]]:
         with self.db.read() as c:
             return _rows(c.execute(select(t.plans).order_by(t.plans.c.id)))
 
     # tenants -----------------------------------------------------------------------------
-    def create_tenant(
-        self, name: str, plan_id: int, status: str, **contact: str | None
-    ) -> dict[str, Any]:
+    def create_tenant(self, name: str, plan_id: int, status: str, **contact: Any) -> dict[str, Any]:
         values = dict(name=name, plan_id=plan_id, status=status, created_at=utcnow(), **contact)
         try:
             with self.db.write() as c:
@@ -650,6 +655,48 @@ class BillingRepo:
                 {**r, "units": int(r["units"]), "requests": int(r["requests"])}
                 for r in _rows(c.execute(q))
             ]
+
+
+class InvoiceRepo:
+    """Invoices and credit notes: inserted once, never updated."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def issue(self, values: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Insert; if its dedupe key exists (the period was closed already), return that one.
+        Returns (invoice, created)."""
+        with self.db.write() as c:
+            found = _row(
+                c.execute(select(t.invoices).where(t.invoices.c.dedupe == values["dedupe"])).first()
+            )
+            if found is not None:
+                return self._out(found), False
+            n = c.execute(select(func.count()).select_from(t.invoices)).scalar() or 0
+            values = {**values, "number": values["number"].format(seq=int(n) + 1)}
+            c.execute(insert(t.invoices).values(**values))
+        return self._out(dict(values)), True
+
+    def get(self, number: str) -> dict[str, Any]:
+        with self.db.read() as c:
+            row = _row(c.execute(select(t.invoices).where(t.invoices.c.number == number)).first())
+        if row is None:
+            raise NotFound(f"invoice '{number}' does not exist; see `modelmint invoices list`")
+        return self._out(row)
+
+    def list(self, tenant_id: int | None = None, period: str | None = None) -> list[dict[str, Any]]:
+        with self.db.read() as c:
+            q = select(t.invoices).order_by(t.invoices.c.issued_at, t.invoices.c.number)
+            if tenant_id is not None:
+                q = q.where(t.invoices.c.tenant_id == tenant_id)
+            if period is not None:
+                q = q.where(t.invoices.c.period == period)
+            return [self._out(r) for r in _rows(c.execute(q))]
+
+    @staticmethod
+    def _out(row: dict[str, Any]) -> dict[str, Any]:
+        row["issued_at"] = as_utc(row["issued_at"])
+        return row
 
 
 class LimitRepo:

@@ -119,6 +119,7 @@ tenants = Table(
     Column("currency", String(3), nullable=True),  # the plan's; a plan change must match it
     Column("contact_name", String(200), nullable=True),
     Column("contact_email", String(320), nullable=True),
+    Column("discount_bp", Integer, nullable=False, server_default="0"),  # on every invoice
 )
 
 api_keys = Table(
@@ -174,6 +175,28 @@ usage = Table(
 )
 
 # Units used per tenant and period; the conditional increment enforces the quota atomically.
+# issued invoices and credit notes: written once, never updated (corrections are credit notes)
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("number", String(40), nullable=False, unique=True),
+    Column("kind", String(12), nullable=False),  # invoice | credit_note
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("period", String(7), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("refers_to", String(40), nullable=True),  # a credit note's invoice number
+    Column("lines", JSON, nullable=False),
+    Column("subtotal_micros", BigInteger, nullable=False),
+    Column("discount_micros", BigInteger, nullable=False),
+    Column("tax_rate_bp", Integer, nullable=False),  # basis points: 2000 = 20%
+    Column("tax_micros", BigInteger, nullable=False),
+    Column("total_micros", BigInteger, nullable=False),
+    Column("note", Text, nullable=True),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    # one invoice per tenant and period; credit notes carry a unique sequence instead
+    Column("dedupe", String(60), nullable=False, unique=True),
+)
 # rate limits and calls in flight when the database is the limiter's backend
 rate_buckets = Table(
     "rate_buckets",

@@ -1,5 +1,5 @@
 """API key modes, scopes and expiry; test usage kept apart; tenant currency and contacts;
-idempotency keys; tenant rate and concurrency limits
+idempotency keys; tenant rate and concurrency limits, budgets; invoices
 
 Revision ID: 0003
 Revises: 0002
@@ -33,11 +33,40 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("currency", sa.String(3), nullable=True))
         batch_op.add_column(sa.Column("contact_name", sa.String(200), nullable=True))
         batch_op.add_column(sa.Column("contact_email", sa.String(320), nullable=True))
+        batch_op.add_column(
+            sa.Column("discount_bp", sa.Integer(), nullable=False, server_default="0")
+        )
 
     with op.batch_alter_table("plans") as batch_op:
         batch_op.add_column(sa.Column("tenant_rate_limit_rps", sa.Float(), nullable=True))
         batch_op.add_column(sa.Column("max_concurrent", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("budget_micros", sa.BigInteger(), nullable=True))
+    op.create_table(
+        "invoices",
+        sa.Column("id", sa.String(26), nullable=False),
+        sa.Column("number", sa.String(40), nullable=False),
+        sa.Column("kind", sa.String(12), nullable=False),
+        sa.Column("tenant_id", sa.Integer(), nullable=False),
+        sa.Column("period", sa.String(7), nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("refers_to", sa.String(40), nullable=True),
+        sa.Column("lines", sa.JSON(), nullable=False),
+        sa.Column("subtotal_micros", sa.BigInteger(), nullable=False),
+        sa.Column("discount_micros", sa.BigInteger(), nullable=False),
+        sa.Column("tax_rate_bp", sa.Integer(), nullable=False),
+        sa.Column("tax_micros", sa.BigInteger(), nullable=False),
+        sa.Column("total_micros", sa.BigInteger(), nullable=False),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("dedupe", sa.String(60), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_invoices_tenant_id_tenants")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_invoices")),
+        sa.UniqueConstraint("number", name=op.f("uq_invoices_number")),
+        sa.UniqueConstraint("dedupe", name=op.f("uq_invoices_dedupe")),
+    )
+    op.create_index(op.f("ix_invoices_tenant_id"), "invoices", ["tenant_id"])
     op.create_table(
         "rate_buckets",
         sa.Column("bucket", sa.String(120), nullable=False),
@@ -70,6 +99,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_invoices_tenant_id"), table_name="invoices")
+    op.drop_table("invoices")
     op.drop_table("idempotency_keys")
     op.drop_index(op.f("ix_inflight_bucket"), table_name="inflight")
     op.drop_table("inflight")
@@ -79,6 +110,7 @@ def downgrade() -> None:
         batch_op.drop_column("max_concurrent")
         batch_op.drop_column("tenant_rate_limit_rps")
     with op.batch_alter_table("tenants") as batch_op:
+        batch_op.drop_column("discount_bp")
         batch_op.drop_column("contact_email")
         batch_op.drop_column("contact_name")
         batch_op.drop_column("currency")
