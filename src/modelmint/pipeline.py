@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from modelmint import data, evaluate, feedback, registry
+from modelmint.billing.alerts import deliver_due as deliver_alerts
 from modelmint.errors import InvalidInput, ModelMintError
 from modelmint.modeling import EmbeddingCache, Model, load_model_dir
 from modelmint.settings import Settings
@@ -606,6 +607,10 @@ def run_worker(ws: Workspace, *, once: bool = False, stop: threading.Event | Non
     stop = stop or threading.Event()
     ran = 0
     while not stop.is_set():
+        try:  # quota and budget alerts: signed webhooks, retried with backoff
+            deliver_alerts(ws.store)
+        except Exception:  # a webhook problem must never stop the jobs
+            logger.exception("alert delivery failed")
         try:
             ws.store.jobs.requeue_stale(ws.settings.job_lease_seconds)
             job = ws.store.jobs.claim_next(name)

@@ -114,6 +114,7 @@ def create_tenant(
     contact_name: str | None = None,
     contact_email: str | None = None,
     discount_percent: str | None = None,
+    webhook_url: str | None = None,
 ) -> dict[str, Any]:
     """A customer organisation on a plan. Its currency is the plan's (a different one is
     refused); status trial or active (suspend later with `set_tenant_status`)."""
@@ -133,6 +134,10 @@ def create_tenant(
         from modelmint.billing.invoices import percent_bp
 
         discount_bp = percent_bp(discount_percent, "--discount")
+    if webhook_url is not None and not re.fullmatch(r"https?://\S{3,1990}", webhook_url):
+        raise InvalidInput(
+            f"'{webhook_url[:100]}' is not an http(s) URL; e.g. https://acme.example/hooks"
+        )
     return store.billing.create_tenant(
         name,
         p["id"],
@@ -141,6 +146,9 @@ def create_tenant(
         contact_name=contact_name,
         contact_email=contact_email,
         discount_bp=discount_bp,
+        webhook_url=webhook_url,
+        # signs alert webhooks; shown once at creation (`modelmint tenants create`)
+        webhook_secret=("whsec_" + secrets.token_urlsafe(24)) if webhook_url else None,
     )
 
 

@@ -137,6 +137,10 @@ def tenants_create(
     discount: Annotated[
         str | None, typer.Option("--discount", help="Percent off every invoice, e.g. 10.")
     ] = None,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option("--webhook-url", help="Quota and budget alerts are POSTed here, signed."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a tenant (a customer organisation) on a plan."""
@@ -151,16 +155,21 @@ def tenants_create(
         contact_name=contact_name,
         contact_email=contact_email,
         discount_percent=discount,
+        webhook_url=webhook_url,
     )
+    out = {"name": t["name"], "plan": plan, "status": t["status"], "currency": t["currency"]}
+    if t["webhook_secret"]:
+        out["webhook_secret"] = t["webhook_secret"]
     if as_json:
-        print_json(
-            {"name": t["name"], "plan": plan, "status": t["status"], "currency": t["currency"]}
-        )
+        print_json(out)
     else:
         console.print(
             f"[green]tenant {name}[/] on plan {plan} ({t['status']}, {t['currency']}); next: "
             f"modelmint keys create --tenant {name}"
         )
+        if t["webhook_secret"]:
+            console.print("webhook signing secret (shown once; verify ModelMint-Signature):")
+            typer.echo(t["webhook_secret"])
 
 
 def _set_status(ctx: typer.Context, name: str, status: str) -> None:
@@ -339,6 +348,59 @@ def keys_list(
                     _key_status(k),
                 ]
                 for k in rows
+            ],
+        )
+    )
+
+
+alerts = typer.Typer(help="Quota and budget alerts (80% and 100%).", no_args_is_help=True)
+
+
+@alerts.command("list")
+def alerts_list(
+    ctx: typer.Context,
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Alerts raised, with their webhook delivery state."""
+    store = state(ctx).workspace().store
+    tid = store.billing.tenant(tenant)["id"] if tenant else None
+    rows = [
+        {
+            k: a[k]
+            for k in (
+                "id",
+                "tenant",
+                "period",
+                "kind",
+                "threshold",
+                "used_units",
+                "cap_units",
+                "created_at",
+                "status",
+                "attempts",
+                "last_error",
+            )
+        }
+        for a in store.alerts.list(tid)
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    console.print(
+        table(
+            None,
+            ["tenant", "period", "alert", "used / cap", "webhook", "raised"],
+            [
+                [
+                    a["tenant"],
+                    a["period"],
+                    f"{a['kind']} {a['threshold']}%",
+                    f"{a['used_units']} / {a['cap_units']}",
+                    a["status"],
+                    a["created_at"].strftime("%Y-%m-%d %H:%M"),
+                ]
+                for a in rows
             ],
         )
     )

@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelmint import __version__, billing, feedback, registry
-from modelmint.billing import invoices
+from modelmint.billing import alerts, invoices
 from modelmint.data.redact import redact
 from modelmint.errors import (
     Conflict,
@@ -433,6 +433,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                     unit_type="explain" if body.explain else "predict",
                     live=who.live,
                     idempotency=(*idem, json.dumps(response)) if idem else None,
+                    alert_levels=alerts.levels(who) if who.live else (),
                 )
             )
         except Conflict:  # the same key won a race with this request: its response stands

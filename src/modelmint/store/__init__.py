@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from modelmint.store.db import Database, new_id, utcnow
 from modelmint.store.repos import (
+    AlertRepo,
     BillingRepo,
     DatasetRepo,
     FeedbackRepo,
@@ -27,6 +28,7 @@ class Store:
         self.jobs = JobRepo(self.db)
         self.limits = LimitRepo(self.db)
         self.invoices = InvoiceRepo(self.db)
+        self.alerts = AlertRepo(self.db)
 
     @property
     def dialect(self) -> str:

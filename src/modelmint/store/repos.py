@@ -459,6 +459,7 @@ class BillingRepo:
         unit_type: str = "predict",
         live: bool = True,
         idempotency: tuple[str, str, str] | None = None,
+        alert_levels: Sequence[tuple[str, int, int, int]] = (),
     ) -> bool:
         """Write the predictions and their usage row in ONE transaction, after an atomic,
         conditional quota increment. Returns False (and writes nothing) when over quota.
@@ -466,7 +467,11 @@ class BillingRepo:
 
         ``idempotency`` = (key, request hash, response JSON) is stored in the same transaction;
         if the key was stored meanwhile, nothing is written and Conflict is raised (the caller
-        replays the stored response)."""
+        replays the stored response).
+
+        ``alert_levels`` = (kind, threshold %, level in units, cap in units): a level this call
+        crosses (counter before < level <= after) gets its alert row in the same transaction,
+        so each fires exactly once whatever the number of server processes."""
         units = len(prediction_rows)
         now = utcnow()
         try:
@@ -495,6 +500,7 @@ class BillingRepo:
                     now,
                     live,
                     units,
+                    alert_levels,
                 ):
                     raise _OverQuota  # rolls the idempotency row back too
         except _OverQuota:
@@ -530,6 +536,7 @@ class BillingRepo:
         now: datetime,
         live: bool,
         units: int,
+        alert_levels: Sequence[tuple[str, int, int, int]] = (),
     ) -> bool:
         """Quota increment (live traffic) and the request's rows; False when over quota."""
         if not live:
@@ -560,6 +567,33 @@ class BillingRepo:
         )
         if res.rowcount != 1:
             return False
+        if alert_levels:
+            after = int(
+                c.execute(
+                    select(t.quota_counters.c.units).where(
+                        t.quota_counters.c.tenant_id == tenant_id,
+                        t.quota_counters.c.period == period,
+                    )
+                ).scalar()
+                or 0
+            )
+            for kind, threshold, level, cap in alert_levels:
+                if after - units < level <= after:
+                    c.execute(
+                        _insert_ignore(self.db.dialect, t.alerts).values(
+                            id=new_id(),
+                            tenant_id=tenant_id,
+                            period=period,
+                            kind=kind,
+                            threshold=threshold,
+                            used_units=after,
+                            cap_units=cap,
+                            created_at=now,
+                            status="pending",
+                            attempts=0,
+                            next_attempt_at=now,
+                        )
+                    )
         self._insert_request(
             c,
             request_id,
@@ -655,6 +689,48 @@ class BillingRepo:
                 {**r, "units": int(r["units"]), "requests": int(r["requests"])}
                 for r in _rows(c.execute(q))
             ]
+
+
+class AlertRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def list(self, tenant_id: int | None = None) -> list[dict[str, Any]]:
+        with self.db.read() as c:
+            q = (
+                select(t.alerts, t.tenants.c.name.label("tenant"))
+                .join(t.tenants, t.tenants.c.id == t.alerts.c.tenant_id)
+                .order_by(t.alerts.c.created_at, t.alerts.c.threshold)
+            )
+            if tenant_id is not None:
+                q = q.where(t.alerts.c.tenant_id == tenant_id)
+            return [self._out(r) for r in _rows(c.execute(q))]
+
+    def due(self, now: datetime, limit: int = 50) -> list[dict[str, Any]]:
+        with self.db.read() as c:
+            q = (
+                select(
+                    t.alerts,
+                    t.tenants.c.name.label("tenant"),
+                    t.tenants.c.webhook_url,
+                    t.tenants.c.webhook_secret,
+                )
+                .join(t.tenants, t.tenants.c.id == t.alerts.c.tenant_id)
+                .where(t.alerts.c.status == "pending", t.alerts.c.next_attempt_at <= now)
+                .order_by(t.alerts.c.created_at)
+                .limit(limit)
+            )
+            return [self._out(r) for r in _rows(c.execute(q))]
+
+    def mark(self, alert_id: str, **values: Any) -> None:
+        with self.db.write() as c:
+            c.execute(update(t.alerts).where(t.alerts.c.id == alert_id).values(**values))
+
+    @staticmethod
+    def _out(row: dict[str, Any]) -> dict[str, Any]:
+        for k in ("created_at", "next_attempt_at"):
+            row[k] = as_utc(row[k])
+        return row
 
 
 class InvoiceRepo:

@@ -120,6 +120,8 @@ tenants = Table(
     Column("contact_name", String(200), nullable=True),
     Column("contact_email", String(320), nullable=True),
     Column("discount_bp", Integer, nullable=False, server_default="0"),  # on every invoice
+    Column("webhook_url", String(2000), nullable=True),  # alerts are POSTed here
+    Column("webhook_secret", String(64), nullable=True),  # HMAC-SHA256 signing secret
 )
 
 api_keys = Table(
@@ -175,6 +177,25 @@ usage = Table(
 )
 
 # Units used per tenant and period; the conditional increment enforces the quota atomically.
+# 80% / 100% of a quota or budget: one row per tenant, period, kind and threshold (the
+# dashboard shows them); webhook delivery state on the same row
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("period", String(7), nullable=False),
+    Column("kind", String(10), nullable=False),  # quota | budget
+    Column("threshold", Integer, nullable=False),  # percent: 80 | 100
+    Column("used_units", BigInteger, nullable=False),
+    Column("cap_units", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(12), nullable=False),  # pending | delivered | failed | no_webhook
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    UniqueConstraint("tenant_id", "period", "kind", "threshold"),
+)
 # issued invoices and credit notes: written once, never updated (corrections are credit notes)
 invoices = Table(
     "invoices",

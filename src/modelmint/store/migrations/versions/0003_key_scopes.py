@@ -1,5 +1,5 @@
 """API key modes, scopes and expiry; test usage kept apart; tenant currency and contacts;
-idempotency keys; tenant rate and concurrency limits, budgets; invoices
+idempotency keys; tenant rate and concurrency limits, budgets; invoices; alerts and tenant webhooks
 
 Revision ID: 0003
 Revises: 0002
@@ -36,11 +36,36 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("discount_bp", sa.Integer(), nullable=False, server_default="0")
         )
+        batch_op.add_column(sa.Column("webhook_url", sa.String(2000), nullable=True))
+        batch_op.add_column(sa.Column("webhook_secret", sa.String(64), nullable=True))
 
     with op.batch_alter_table("plans") as batch_op:
         batch_op.add_column(sa.Column("tenant_rate_limit_rps", sa.Float(), nullable=True))
         batch_op.add_column(sa.Column("max_concurrent", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("budget_micros", sa.BigInteger(), nullable=True))
+    op.create_table(
+        "alerts",
+        sa.Column("id", sa.String(26), nullable=False),
+        sa.Column("tenant_id", sa.Integer(), nullable=False),
+        sa.Column("period", sa.String(7), nullable=False),
+        sa.Column("kind", sa.String(10), nullable=False),
+        sa.Column("threshold", sa.Integer(), nullable=False),
+        sa.Column("used_units", sa.BigInteger(), nullable=False),
+        sa.Column("cap_units", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("status", sa.String(12), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_alerts_tenant_id_tenants")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_alerts")),
+        sa.UniqueConstraint(
+            "tenant_id", "period", "kind", "threshold", name=op.f("uq_alerts_tenant_id")
+        ),
+    )
+    op.create_index(op.f("ix_alerts_tenant_id"), "alerts", ["tenant_id"])
     op.create_table(
         "invoices",
         sa.Column("id", sa.String(26), nullable=False),
@@ -99,6 +124,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_alerts_tenant_id"), table_name="alerts")
+    op.drop_table("alerts")
     op.drop_index(op.f("ix_invoices_tenant_id"), table_name="invoices")
     op.drop_table("invoices")
     op.drop_table("idempotency_keys")
@@ -110,6 +137,8 @@ def downgrade() -> None:
         batch_op.drop_column("max_concurrent")
         batch_op.drop_column("tenant_rate_limit_rps")
     with op.batch_alter_table("tenants") as batch_op:
+        batch_op.drop_column("webhook_secret")
+        batch_op.drop_column("webhook_url")
         batch_op.drop_column("discount_bp")
         batch_op.drop_column("contact_email")
         batch_op.drop_column("contact_name")

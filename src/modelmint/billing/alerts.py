@@ -1,0 +1,139 @@
+"""Alerts at 80% and 100% of a tenant's quota or budget: a row each (written in the metering
+transaction that crosses the level, so each fires exactly once), then a signed webhook POST with
+retries, sent by `modelmint worker`.
+
+Signature (like Stripe's): header ``ModelMint-Signature: t=<unix seconds>,v1=<hex>`` where hex
+is HMAC-SHA256 over ``f"{t}.{body}"`` with the tenant's webhook secret. `verify_signature` is
+what a receiver runs."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from modelmint.store import Store
+
+logger = logging.getLogger(__name__)
+
+THRESHOLDS = (80, 100)
+MAX_ATTEMPTS = 8
+SIGNATURE_HEADER = "ModelMint-Signature"
+TOLERANCE_SECONDS = 300
+
+
+def levels(caller: Any) -> list[tuple[str, int, int, int]]:
+    """(kind, threshold %, level in units, cap in units) for the caller's quota and budget."""
+    out = []
+    caps = []
+    if caller.monthly_quota is not None:
+        caps.append(("quota", caller.monthly_quota))
+    if caller.budget_micros is not None and caller.price_per_1k_micros > 0:
+        from modelmint.billing.core import max_units_within
+
+        caps.append(("budget", max_units_within(caller.budget_micros, caller.price_per_1k_micros)))
+    for kind, cap in caps:
+        for pct in THRESHOLDS:
+            out.append((kind, pct, max(1, math.ceil(cap * pct / 100)), cap))
+    return out
+
+
+def sign(secret: str, body: bytes, ts: int | None = None) -> str:
+    ts = int(time.time()) if ts is None else ts
+    mac = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={ts},v1={mac}"
+
+
+def verify_signature(
+    secret: str, header: str, body: bytes, *, tolerance: int = TOLERANCE_SECONDS
+) -> bool:
+    """True if `header` signs `body` with `secret` and is at most `tolerance` seconds old."""
+    try:
+        parts = dict(p.split("=", 1) for p in header.split(","))
+        ts = int(parts["t"])
+    except (ValueError, KeyError):
+        return False
+    if abs(time.time() - ts) > tolerance:
+        return False
+    expected = sign(secret, body, ts).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, parts.get("v1", ""))
+
+
+def _payload(alert: dict[str, Any]) -> bytes:
+    return json.dumps(
+        {
+            "id": alert["id"],
+            "type": f"{alert['kind']}.{alert['threshold']}",
+            "tenant": alert["tenant"],
+            "period": alert["period"],
+            "threshold_percent": alert["threshold"],
+            "used_units": alert["used_units"],
+            "cap_units": alert["cap_units"],
+            "created_at": alert["created_at"].isoformat(),
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    import httpx
+
+    return httpx.post(url, content=body, headers=headers, timeout=10).status_code
+
+
+def deliver_due(
+    store: Store,
+    *,
+    now: datetime | None = None,
+    post: Callable[[str, bytes, dict[str, str]], int] = _post,
+) -> int:
+    """POST every due pending alert to its tenant's webhook; returns how many were delivered.
+    A failure retries with exponential backoff (30 s, 1 min, 2 min, ... at most 1 h), and after
+    MAX_ATTEMPTS the alert is `failed` (it stays visible in `modelmint alerts list`)."""
+    now = now or datetime.now(UTC)
+    delivered = 0
+    for alert in store.alerts.due(now):
+        if not alert["webhook_url"]:
+            store.alerts.mark(alert["id"], status="no_webhook", next_attempt_at=None)
+            continue
+        body = _payload(alert)
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(alert["webhook_secret"] or "", body),
+            "ModelMint-Event-Id": alert["id"],
+        }
+        attempts = alert["attempts"] + 1
+        try:
+            status = post(alert["webhook_url"], body, headers)
+            error = None if 200 <= status < 300 else f"HTTP {status}"
+        except Exception as exc:  # unreachable, timeout, bad URL: all retried
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        if error is None:
+            store.alerts.mark(
+                alert["id"],
+                status="delivered",
+                attempts=attempts,
+                next_attempt_at=None,
+                last_error=None,
+            )
+            delivered += 1
+            continue
+        failed = attempts >= MAX_ATTEMPTS
+        backoff = timedelta(seconds=min(3600, 30 * 2 ** (attempts - 1)))
+        store.alerts.mark(
+            alert["id"],
+            status="failed" if failed else "pending",
+            attempts=attempts,
+            next_attempt_at=None if failed else now + backoff,
+            last_error=error,
+        )
+        logger.warning(
+            "alert %s to %s: %s (attempt %d)", alert["id"], alert["tenant"], error, attempts
+        )
+    return delivered
