@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -51,6 +52,10 @@ def test_predict_feedback_outcome_usage(api, ws):
     )
     assert r.status_code == 201
     u = api.get("/v1/usage").json()
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    assert u["by_day"] == [
+        {"day": today, "scenario": "reviews", "unit_type": "predict", "units": 2, "requests": 1}
+    ]
     assert (
         u["total_units"] == 2
         and u["amount_due"] == "0.004"

@@ -381,6 +381,7 @@ def usage_summary(
                 "by_scenario": [
                     {k: r[k] for k in ("scenario", "unit_type", "units", "requests")} for r in mine
                 ],
+                "by_day": store.billing.usage_by_day(period, t["id"]),
                 # mm_test_ keys: metered, never billed, no quota
                 "test_units": sum(r["units"] for r in test_rows if r["tenant_id"] == t["id"]),
             }

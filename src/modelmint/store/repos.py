@@ -511,6 +511,36 @@ class BillingRepo:
             raise Conflict(f"idempotency key '{idempotency[0]}' was used meanwhile") from exc
         return True
 
+    def usage_by_day(self, period: str, tenant_id: int) -> list[dict[str, Any]]:
+        """Live units and requests per UTC day, scenario and unit type in a period."""
+        day = func.date(t.usage.c.created_at).label("day")
+        with self.db.read() as c:
+            q = (
+                select(
+                    day,
+                    t.usage.c.scenario,
+                    t.usage.c.unit_type,
+                    func.sum(t.usage.c.units).label("units"),
+                    func.count().label("requests"),
+                )
+                .where(
+                    t.usage.c.period == period,
+                    t.usage.c.tenant_id == tenant_id,
+                    t.usage.c.live.is_(True),
+                )
+                .group_by(day, t.usage.c.scenario, t.usage.c.unit_type)
+                .order_by(day, t.usage.c.scenario, t.usage.c.unit_type)
+            )
+            return [
+                {
+                    **r,
+                    "day": str(r["day"]),
+                    "units": int(r["units"]),
+                    "requests": int(r["requests"]),
+                }
+                for r in _rows(c.execute(q))
+            ]
+
     def idempotent_response(self, tenant_id: int, key: str) -> dict[str, Any] | None:
         with self.db.read() as c:
             return _row(
