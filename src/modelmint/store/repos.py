@@ -569,20 +569,33 @@ class BillingRepo:
         alert_levels: Sequence[tuple[str, int, int, int]] = (),
     ) -> bool:
         """Quota increment (live traffic) and the request's rows; False when over quota."""
-        if not live:
-            self._insert_request(
-                c,
-                request_id,
-                tenant_id,
-                key_id,
-                scenario,
-                period,
-                prediction_rows,
-                unit_type,
-                now,
-                live=False,
-            )
-            return True
+        if live and not self._count(c, tenant_id, period, quota, units, now, alert_levels):
+            return False
+        self._insert_request(
+            c,
+            request_id,
+            tenant_id,
+            key_id,
+            scenario,
+            period,
+            prediction_rows,
+            unit_type,
+            now,
+            live=live,
+        )
+        return True
+
+    def _count(
+        self,
+        c: Any,
+        tenant_id: int,
+        period: str,
+        quota: int | None,
+        units: int,
+        now: datetime,
+        alert_levels: Sequence[tuple[str, int, int, int]],
+    ) -> bool:
+        """The conditional quota increment, and the alerts whose level it crosses."""
         # create the period's counter if absent; concurrent creators do not collide
         c.execute(
             _insert_ignore(self.db.dialect, t.quota_counters).values(
@@ -624,18 +637,6 @@ class BillingRepo:
                             next_attempt_at=now,
                         )
                     )
-        self._insert_request(
-            c,
-            request_id,
-            tenant_id,
-            key_id,
-            scenario,
-            period,
-            prediction_rows,
-            unit_type,
-            now,
-            live=True,
-        )
         return True
 
     @staticmethod
