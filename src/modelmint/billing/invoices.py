@@ -292,6 +292,8 @@ def to_html(inv: dict[str, Any], tenant: dict[str, Any]) -> str:
         or "<tr><td colspan=4>No usage in this period.</td></tr>"
     )
     refers = f"<p>Credits invoice {e(p['refers_to'])}.</p>" if p["refers_to"] else ""
+    issued = f"issued {p['issued_at'][:10]}" if p["issued_at"] else "draft, not issued"
+    discount = f"-{p['discount']}" if inv["discount_micros"] else p["discount"]
     contact = e(tenant.get("contact_name") or "") + (
         f" &lt;{e(tenant['contact_email'])}&gt;" if tenant.get("contact_email") else ""
     )
@@ -308,13 +310,13 @@ td.n, th.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
 </style></head><body>
 <h1>{title} {e(p["number"])}</h1>
 <p class="meta">Billed to <b>{e(p["tenant"])}</b> {contact}<br>
-Period {e(p["period"])} · issued {e((p["issued_at"] or "draft")[:10])} · {e(p["currency"])}</p>
+Period {e(p["period"])} · {e(issued)} · {e(p["currency"])}</p>
 {refers}
 <table><thead><tr><th>Item</th><th class=n>Units</th><th class=n>Price per 1,000</th>
 <th class=n>Amount</th></tr></thead><tbody>{rows}</tbody>
 <tbody class="totals">
 <tr><td colspan=3 class=n>Subtotal</td><td class=n>{e(p["subtotal"])}</td></tr>
-<tr><td colspan=3 class=n>Discount</td><td class=n>-{e(p["discount"])}</td></tr>
+<tr><td colspan=3 class=n>Discount</td><td class=n>{e(discount)}</td></tr>
 <tr><td colspan=3 class=n>Tax ({e(p["tax_rate_percent"])}%)</td><td class=n>{e(p["tax"])}</td></tr>
 <tr class="grand"><td colspan=3 class=n>Total {e(p["currency"])}</td>
 <td class=n>{e(p["total"])}</td></tr></tbody></table>

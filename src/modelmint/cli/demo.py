@@ -133,7 +133,7 @@ def _show_invoice(ws: Any, home: Path, tax_rate: str) -> None:
     ]
     rows += [
         ["subtotal", "", "", p["subtotal"]],
-        ["discount", "", "", f"-{p['discount']}"],
+        ["discount", "", "", f"-{p['discount']}" if p["discount"] != "0.00" else "0.00"],
         [f"tax {p['tax_rate_percent']}%", "", "", p["tax"]],
         [f"total {p['currency']}", "", "", p["total"]],
     ]

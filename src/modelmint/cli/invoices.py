@@ -142,7 +142,7 @@ def _print(p: dict) -> None:
             ]
             + [
                 ["subtotal", "", "", p["subtotal"]],
-                ["discount", "", "", f"-{p['discount']}"],
+                ["discount", "", "", f"-{p['discount']}" if p["discount"] != "0.00" else "0.00"],
                 [f"tax {p['tax_rate_percent']}%", "", "", p["tax"]],
                 [f"total {p['currency']}", "", "", p["total"]],
             ],
