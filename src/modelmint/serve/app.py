@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import json
 import logging
 import os
@@ -27,18 +26,17 @@ from modelmint.billing import alerts, invoices
 from modelmint.data.redact import redact
 from modelmint.errors import (
     Conflict,
-    Forbidden,
     InvalidInput,
     ModelMintError,
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
     TimedOut,
-    Unauthorized,
 )
 from modelmint.modeling import REGRESSION
 from modelmint.modeling.encoders import use_runtime
 from modelmint.serve import errors as error_handlers
+from modelmint.serve.admin import admin_router, require_admin
 from modelmint.serve.batcher import BatchFailed
 from modelmint.serve.metrics import Metrics
 from modelmint.serve.middleware import RequestIdAndBodyLimit
@@ -226,17 +224,6 @@ def _is_utf8(text: str) -> bool:
 
 
 Caller = Annotated[billing.Caller, Depends(_caller)]
-
-
-async def _admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
-    token = request.app.state.settings.admin_token
-    if token is None:
-        raise Forbidden("the admin API is off; set MODELMINT_ADMIN_TOKEN to turn it on")
-    expected = f"Bearer {token.get_secret_value()}"
-    if not authorization or not hmac.compare_digest(authorization.encode(), expected.encode()):
-        raise Unauthorized(
-            "admin token missing or wrong; send 'Authorization: Bearer <admin token>'"
-        )
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
@@ -522,7 +509,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         return await run_in_threadpool(run)
 
     # admin ---------------------------------------------------------------------------------
-    @app.post("/v1/admin/retrain", status_code=202, tags=["admin"], dependencies=[Depends(_admin)])
+    @app.post(
+        "/v1/admin/retrain", status_code=202, tags=["admin"], dependencies=[Depends(require_admin)]
+    )
     async def admin_retrain(body: RetrainRequest) -> dict[str, Any]:
         await run_in_threadpool(pool.production, body.scenario)  # 404 for unknown scenarios
         job = await run_in_threadpool(
@@ -533,7 +522,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         return {"ok": True, "job": job["id"], "status": job["status"]}
 
     @app.post(
-        "/v1/admin/scenarios/{scenario}/promote", tags=["admin"], dependencies=[Depends(_admin)]
+        "/v1/admin/scenarios/{scenario}/promote",
+        tags=["admin"],
+        dependencies=[Depends(require_admin)],
     )
     async def admin_promote(scenario: str, body: PromoteRequest) -> dict[str, Any]:
         """Load and warm the version in this process, then point production at it (audited,
@@ -551,7 +542,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         return await run_in_threadpool(run)
 
     @app.post(
-        "/v1/admin/scenarios/{scenario}/rollback", tags=["admin"], dependencies=[Depends(_admin)]
+        "/v1/admin/scenarios/{scenario}/rollback",
+        tags=["admin"],
+        dependencies=[Depends(require_admin)],
     )
     async def admin_rollback(scenario: str, body: RollbackRequest) -> dict[str, Any]:
         """Point production back at the version before the latest promotion."""
@@ -563,7 +556,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
         return await run_in_threadpool(run)
 
-    @app.get("/v1/admin/jobs/{job_id}", tags=["admin"], dependencies=[Depends(_admin)])
+    app.include_router(admin_router(store, settings))
+
+    @app.get("/v1/admin/jobs/{job_id}", tags=["admin"], dependencies=[Depends(require_admin)])
     async def admin_job(job_id: str) -> dict[str, Any]:
         return await run_in_threadpool(store.jobs.get, job_id)
 

@@ -1,0 +1,220 @@
+"""The business's admin HTTP API: plans, tenants, API keys, invoices and alerts, the same
+operations as `modelmint plans|tenants|keys|invoices|alerts`, behind MODELMINT_ADMIN_TOKEN."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelmint import billing
+from modelmint.billing import invoices
+from modelmint.errors import Forbidden, Unauthorized
+from modelmint.settings import Settings
+from modelmint.store import Store
+
+
+async def require_admin(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> None:
+    token = request.app.state.settings.admin_token
+    if token is None:
+        raise Forbidden("the admin API is off; set MODELMINT_ADMIN_TOKEN to turn it on")
+    expected = f"Bearer {token.get_secret_value()}"
+    if not authorization or not hmac.compare_digest(authorization.encode(), expected.encode()):
+        raise Unauthorized(
+            "admin token missing or wrong; send 'Authorization: Bearer <admin token>'"
+        )
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PlanIn(_Body):
+    name: str = Field(min_length=1, max_length=63)
+    price_per_1k: str = Field(description="Decimal string, e.g. '2.00'.")
+    quota: int | None = None
+    rate_limit: float | None = None
+    burst: int | None = None
+    tenant_rate_limit: float | None = None
+    concurrency: int | None = None
+    budget: str | None = None
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
+
+
+class TenantIn(_Body):
+    name: str = Field(min_length=1, max_length=63)
+    plan: str
+    status: str = "active"
+    currency: str | None = None
+    contact_name: str | None = Field(default=None, max_length=200)
+    contact_email: str | None = Field(default=None, max_length=320)
+    discount_percent: str | None = None
+    webhook_url: str | None = Field(default=None, max_length=2000)
+
+
+class KeyIn(_Body):
+    tenant: str
+    name: str | None = Field(default=None, max_length=100)
+    test: bool = False
+    scenarios: list[str] | None = None
+    read_only: bool = False
+    expires_in: str | None = Field(default=None, description="e.g. 90d, 24h")
+
+
+class RotateIn(_Body):
+    overlap: str = "24h"
+
+
+class CloseIn(_Body):
+    period: str
+    tenant: str | None = None
+
+
+class CreditIn(_Body):
+    amount: str
+    reason: str = Field(min_length=1, max_length=500)
+
+
+def _key_out(key: str | None, rec: dict[str, Any]) -> dict[str, Any]:
+    out = {
+        k: rec.get(k) for k in ("id", "prefix", "name", "mode", "scenarios", "access", "expires_at")
+    }
+    out["prefix"] = (out["prefix"] or "") + "…"
+    if key is not None:
+        out["key"] = key  # shown once, never stored
+    return out
+
+
+def admin_router(store: Store, settings: Settings) -> APIRouter:
+    r = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+    def _tenant_name(tenant_id: int) -> str:
+        return next(t["name"] for t in store.billing.tenants() if t["id"] == tenant_id)
+
+    @r.post("/plans", status_code=201)
+    async def create_plan(body: PlanIn) -> dict[str, Any]:
+        fields = body.model_dump(exclude={"name", "currency"})
+        plan = await run_in_threadpool(
+            lambda: billing.create_plan(
+                store, body.name, currency=body.currency or settings.currency, **fields
+            )
+        )
+        return {"ok": True, "name": plan["name"], "id": plan["id"]}
+
+    @r.get("/plans")
+    async def list_plans() -> dict[str, Any]:
+        return {"plans": await run_in_threadpool(store.billing.plans)}
+
+    @r.post("/tenants", status_code=201)
+    async def create_tenant(body: TenantIn) -> dict[str, Any]:
+        t = await run_in_threadpool(lambda: billing.create_tenant(store, **body.model_dump()))
+        out = {"ok": True, "name": t["name"], "status": t["status"], "currency": t["currency"]}
+        if t.get("webhook_secret"):
+            out["webhook_secret"] = t["webhook_secret"]  # shown once
+        return out
+
+    @r.get("/tenants")
+    async def list_tenants() -> dict[str, Any]:
+        rows = await run_in_threadpool(store.billing.tenants)
+        return {"tenants": [{k: v for k, v in t.items() if k != "webhook_secret"} for t in rows]}
+
+    @r.post("/tenants/{name}/suspend")
+    async def suspend(name: str) -> dict[str, Any]:
+        t = await run_in_threadpool(billing.set_tenant_status, store, name, "suspended")
+        return {"ok": True, "name": t["name"], "status": t["status"]}
+
+    @r.post("/tenants/{name}/activate")
+    async def activate(name: str) -> dict[str, Any]:
+        t = await run_in_threadpool(billing.set_tenant_status, store, name, "active")
+        return {"ok": True, "name": t["name"], "status": t["status"]}
+
+    @r.post("/keys", status_code=201)
+    async def create_key(body: KeyIn) -> dict[str, Any]:
+        key, rec = await run_in_threadpool(
+            lambda: billing.create_key(
+                store,
+                body.tenant,
+                body.name,
+                test=body.test,
+                scenarios=body.scenarios,
+                read_only=body.read_only,
+                expires_in=body.expires_in,
+            )
+        )
+        return {"ok": True, "tenant": body.tenant, **_key_out(key, rec)}
+
+    @r.get("/keys")
+    async def list_keys(tenant: str | None = None) -> dict[str, Any]:
+        def run() -> list[dict[str, Any]]:
+            tid = store.billing.tenant(tenant)["id"] if tenant else None
+            return [
+                {**_key_out(None, k), "tenant": k["tenant"], "revoked_at": k["revoked_at"]}
+                for k in store.billing.keys(tid)
+            ]
+
+        return {"keys": await run_in_threadpool(run)}
+
+    @r.post("/keys/{key_id}/revoke")
+    async def revoke_key(key_id: str) -> dict[str, Any]:
+        rec = await run_in_threadpool(store.billing.revoke_key, key_id)
+        return {"ok": True, "id": rec["id"], "revoked_at": rec["revoked_at"]}
+
+    @r.post("/keys/{key_id}/rotate", status_code=201)
+    async def rotate_key(key_id: str, body: RotateIn) -> dict[str, Any]:
+        key, rec = await run_in_threadpool(billing.rotate_key, store, key_id, body.overlap)
+        return {"ok": True, "replaces": key_id, **_key_out(key, rec)}
+
+    @r.post("/invoices/close")
+    async def close(body: CloseIn) -> dict[str, Any]:
+        def run() -> list[dict[str, Any]]:
+            done = invoices.close_period(
+                store, body.period, tenant=body.tenant, tax_rate=settings.tax_rate_percent
+            )
+            return [
+                {**invoices.public(inv, _tenant_name(inv["tenant_id"])), "created": created}
+                for inv, created in done
+            ]
+
+        return {"invoices": await run_in_threadpool(run)}
+
+    @r.get("/invoices")
+    async def list_invoices(tenant: str | None = None, period: str | None = None) -> dict:
+        def run() -> list[dict[str, Any]]:
+            tid = store.billing.tenant(tenant)["id"] if tenant else None
+            return [
+                invoices.public(inv, _tenant_name(inv["tenant_id"]))
+                for inv in store.invoices.list(tid, period)
+            ]
+
+        return {"invoices": await run_in_threadpool(run)}
+
+    @r.get("/invoices/{number}")
+    async def show_invoice(number: str) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            inv = store.invoices.get(number[:40])
+            return invoices.public(inv, _tenant_name(inv["tenant_id"]))
+
+        return await run_in_threadpool(run)
+
+    @r.post("/invoices/{number}/credit", status_code=201)
+    async def credit(number: str, body: CreditIn) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            cn = invoices.credit_note(store, number[:40], amount=body.amount, reason=body.reason)
+            return invoices.public(cn, _tenant_name(cn["tenant_id"]))
+
+        return await run_in_threadpool(run)
+
+    @r.get("/alerts")
+    async def list_alerts(tenant: str | None = None) -> dict[str, Any]:
+        def run() -> list[dict[str, Any]]:
+            tid = store.billing.tenant(tenant)["id"] if tenant else None
+            return store.alerts.list(tid)
+
+        return {"alerts": await run_in_threadpool(run)}
+
+    return r
