@@ -1,5 +1,6 @@
 """`modelmint serve --workers 2`: two server processes share the database; every answered
-prediction is metered exactly once, the quota holds across them, and /metrics sums over both."""
+prediction is metered exactly once, a quota of 1,000 units serves exactly 1,000 across them,
+and /metrics sums over both."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_two_server_processes_meter_exactly_and_share_metrics(ws, trained):
-    billing.create_plan(ws.store, "small", price_per_1k="1.00", quota=150)
+    billing.create_plan(ws.store, "small", price_per_1k="1.00", quota=1000)
     billing.create_tenant(ws.store, "acme", plan="small")
     key, _ = billing.create_key(ws.store, "acme")
     port = _free_port()
@@ -70,34 +71,46 @@ def test_two_server_processes_meter_exactly_and_share_metrics(ws, trained):
             with httpx.Client(
                 base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60
             ) as c:
-                for _ in range(25):  # new connections too, so both processes take calls
+                for _ in range(20):  # new connections too, so both processes take calls
                     r = c.post(
                         "/v1/scenarios/reviews/predict",
-                        json={"inputs": ["质量很好", "太差了"]},
+                        json={"inputs": ["质量很好", "太差了"] * 3 + ["好"]},  # 7 units
                         headers={"Connection": "close"},
                     )
                     with lock:
                         codes[r.status_code] += 1
 
-        threads = [threading.Thread(target=client) for _ in range(4)]
+        threads = [threading.Thread(target=client) for _ in range(8)]
         for t in threads:
             t.start()
         for t in threads:
-            t.join(120)
+            t.join(300)
+        # 142 calls of 7 fit (994 units); now single units up to the boundary, and one over it
+        singles = [
+            httpx.post(
+                f"{url}/v1/scenarios/reviews/predict",
+                json={"inputs": ["好"]},
+                headers={"Authorization": f"Bearer {key}", "Connection": "close"},
+                timeout=60,
+            ).status_code
+            for _ in range(7)
+        ]
         metrics = httpx.get(f"{url}/metrics").text
     finally:
         server.terminate()
         server.wait(30)
-    # 100 calls of 2 units against a quota of 150: exactly 75 answered, the rest refused
-    assert codes == {200: 75, 429: 25}, codes
+    # 160 calls of 7 units against a quota of 1,000: exactly 142 answered (994 units), then
+    # six single units reach 1,000 and the seventh is refused: never 1,001
+    assert codes == {200: 142, 429: 18}, codes
+    assert singles == [200] * 6 + [429], singles
     usage = billing.usage_summary(ws.store, tenant="acme")[0]
-    assert usage["total_units"] == 150
+    assert usage["total_units"] == 1000
     line = next(
         ln
         for ln in metrics.splitlines()
         if ln.startswith('modelmint_requests_total{route="/v1/scenarios/{scenario}/predict"')
         and 'status="200"' in ln
     )
-    assert float(line.rsplit(" ", 1)[1]) == 75  # summed over both processes
+    assert float(line.rsplit(" ", 1)[1]) == 148  # summed over both processes
     loaded = next(ln for ln in metrics.splitlines() if ln.startswith("modelmint_model_loaded{"))
     assert float(loaded.rsplit(" ", 1)[1]) == 2  # reviews:1 is loaded in each process
