@@ -93,8 +93,9 @@ def _key_out(key: str | None, rec: dict[str, Any]) -> dict[str, Any]:
 def admin_router(store: Store, settings: Settings) -> APIRouter:
     r = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
-    def _tenant_name(tenant_id: int) -> str:
-        return next(t["name"] for t in store.billing.tenants() if t["id"] == tenant_id)
+    def _names() -> dict[int, str]:
+        """Tenant names by id, read once per request (not once per invoice)."""
+        return {t["id"]: t["name"] for t in store.billing.tenants()}
 
     @r.post("/plans", status_code=201)
     async def create_plan(body: PlanIn) -> dict[str, Any]:
@@ -175,8 +176,9 @@ def admin_router(store: Store, settings: Settings) -> APIRouter:
             done = invoices.close_period(
                 store, body.period, tenant=body.tenant, tax_rate=settings.tax_rate_percent
             )
+            names = _names()
             return [
-                {**invoices.public(inv, _tenant_name(inv["tenant_id"])), "created": created}
+                {**invoices.public(inv, names[inv["tenant_id"]]), "created": created}
                 for inv, created in done
             ]
 
@@ -186,8 +188,9 @@ def admin_router(store: Store, settings: Settings) -> APIRouter:
     async def list_invoices(tenant: str | None = None, period: str | None = None) -> dict:
         def run() -> list[dict[str, Any]]:
             tid = store.billing.tenant(tenant)["id"] if tenant else None
+            names = _names()
             return [
-                invoices.public(inv, _tenant_name(inv["tenant_id"]))
+                invoices.public(inv, names[inv["tenant_id"]])
                 for inv in store.invoices.list(tid, period)
             ]
 
@@ -197,7 +200,7 @@ def admin_router(store: Store, settings: Settings) -> APIRouter:
     async def show_invoice(number: str) -> dict[str, Any]:
         def run() -> dict[str, Any]:
             inv = store.invoices.get(number[:40])
-            return invoices.public(inv, _tenant_name(inv["tenant_id"]))
+            return invoices.public(inv, _names()[inv["tenant_id"]])
 
         return await run_in_threadpool(run)
 
@@ -205,7 +208,7 @@ def admin_router(store: Store, settings: Settings) -> APIRouter:
     async def credit(number: str, body: CreditIn) -> dict[str, Any]:
         def run() -> dict[str, Any]:
             cn = invoices.credit_note(store, number[:40], amount=body.amount, reason=body.reason)
-            return invoices.public(cn, _tenant_name(cn["tenant_id"]))
+            return invoices.public(cn, _names()[cn["tenant_id"]])
 
         return await run_in_threadpool(run)
 

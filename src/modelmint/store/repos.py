@@ -772,17 +772,28 @@ class InvoiceRepo:
 
     def issue(self, values: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Insert; if its dedupe key exists (the period was closed already), return that one.
-        Returns (invoice, created)."""
-        with self.db.write() as c:
-            found = _row(
-                c.execute(select(t.invoices).where(t.invoices.c.dedupe == values["dedupe"])).first()
-            )
-            if found is not None:
-                return self._out(found), False
-            n = c.execute(select(func.count()).select_from(t.invoices)).scalar() or 0
-            values = {**values, "number": values["number"].format(seq=int(n) + 1)}
-            c.execute(insert(t.invoices).values(**values))
-        return self._out(dict(values)), True
+        Returns (invoice, created). Two closes racing on PostgreSQL: the loser's insert hits a
+        unique key, and it returns the winner's invoice (or, for a number clash, tries again)."""
+        for _ in range(3):
+            try:
+                with self.db.write() as c:
+                    found = self._by_dedupe(c, values["dedupe"])
+                    if found is not None:
+                        return found, False
+                    n = c.execute(select(func.count()).select_from(t.invoices)).scalar() or 0
+                    row = {**values, "number": values["number"].format(seq=int(n) + 1)}
+                    c.execute(insert(t.invoices).values(**row))
+                return self._out(row), True
+            except IntegrityError:
+                with self.db.read() as c:
+                    found = self._by_dedupe(c, values["dedupe"])
+                if found is not None:
+                    return found, False
+        raise Conflict("another process is issuing invoices at the same moment; run it again")
+
+    def _by_dedupe(self, c: Any, dedupe: str) -> dict[str, Any] | None:
+        row = _row(c.execute(select(t.invoices).where(t.invoices.c.dedupe == dedupe)).first())
+        return None if row is None else self._out(row)
 
     def get(self, number: str) -> dict[str, Any]:
         with self.db.read() as c:
