@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from modelmint.billing.core import max_units_within
 from modelmint.store import Store
 
 logger = logging.getLogger(__name__)
@@ -35,8 +36,6 @@ def levels(caller: Any) -> list[tuple[str, int, int, int]]:
     if caller.monthly_quota is not None:
         caps.append(("quota", caller.monthly_quota))
     if caller.budget_micros is not None and caller.price_per_1k_micros > 0:
-        from modelmint.billing.core import max_units_within
-
         caps.append(("budget", max_units_within(caller.budget_micros, caller.price_per_1k_micros)))
     for kind, cap in caps:
         for pct in THRESHOLDS:

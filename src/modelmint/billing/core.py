@@ -12,6 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from modelmint.errors import Forbidden, InvalidInput, RateLimited, Unauthorized
@@ -35,6 +36,17 @@ def _check_name(kind: str, name: str) -> None:
 def current_period(now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     return f"{now.year:04d}-{now.month:02d}"
+
+
+def percent_bp(percent: str, what: str) -> int:
+    """'20' or '7.5' (percent) -> basis points (2000, 750)."""
+    try:
+        bp = Decimal(str(percent)) * 100
+    except InvalidOperation as exc:
+        raise InvalidInput(f"{what} '{percent}' is not a number of percent, e.g. 20") from exc
+    if bp < 0 or bp > 10000 or bp != bp.to_integral_value():
+        raise InvalidInput(f"{what} {percent}% must be 0-100 with at most 2 decimals")
+    return int(bp)
 
 
 def validate_period(period: str) -> str:
@@ -129,11 +141,7 @@ def create_tenant(
         )
     if contact_email is not None and not _EMAIL.fullmatch(contact_email):
         raise InvalidInput(f"'{contact_email}' is not an email address; e.g. billing@acme.com")
-    discount_bp = 0
-    if discount_percent is not None:
-        from modelmint.billing.invoices import percent_bp
-
-        discount_bp = percent_bp(discount_percent, "--discount")
+    discount_bp = percent_bp(discount_percent, "--discount") if discount_percent else 0
     if webhook_url is not None and not re.fullmatch(r"https?://\S{3,1990}", webhook_url):
         raise InvalidInput(
             f"'{webhook_url[:100]}' is not an http(s) URL; e.g. https://acme.example/hooks"

@@ -8,10 +8,10 @@ import csv
 import html
 import io
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from modelmint.billing.core import amount_for, current_period, validate_period
+from modelmint.billing.core import amount_for, current_period, percent_bp, validate_period
 from modelmint.errors import Conflict, InvalidInput
 from modelmint.store import Store, new_id
 from modelmint.types import Money
@@ -39,17 +39,6 @@ EXPORT_FIELDS = (
     "total",
     "issued_at",
 )
-
-
-def percent_bp(percent: str, what: str) -> int:
-    """'20' or '7.5' (percent) -> basis points (2000, 750)."""
-    try:
-        bp = Decimal(str(percent)) * 100
-    except InvalidOperation as exc:
-        raise InvalidInput(f"{what} '{percent}' is not a number of percent, e.g. 20") from exc
-    if bp < 0 or bp > 10000 or bp != bp.to_integral_value():
-        raise InvalidInput(f"{what} {percent}% must be 0-100 with at most 2 decimals")
-    return int(bp)
 
 
 def tax_rate_bp(percent: str) -> int:
