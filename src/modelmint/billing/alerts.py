@@ -18,7 +18,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from modelmint.billing.core import max_units_within
 from modelmint.store import Store
 
 logger = logging.getLogger(__name__)
@@ -35,8 +34,8 @@ def levels(caller: Any) -> list[tuple[str, int, int, int]]:
     caps = []
     if caller.monthly_quota is not None:
         caps.append(("quota", caller.monthly_quota))
-    if caller.budget_micros is not None and caller.price_per_1k_micros > 0:
-        caps.append(("budget", max_units_within(caller.budget_micros, caller.price_per_1k_micros)))
+    if caller.budget_units is not None:
+        caps.append(("budget", caller.budget_units))
     for kind, cap in caps:
         for pct in THRESHOLDS:
             out.append((kind, pct, max(1, math.ceil(cap * pct / 100)), cap))

@@ -15,6 +15,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from modelmint.billing.pricing import (
+    TIER_MODES,
+    Pricing,
+    parse_prices,
+    parse_tiers,
+    usage_cap,
+)
 from modelmint.errors import Forbidden, InvalidInput, RateLimited, Unauthorized
 from modelmint.store import Store
 from modelmint.types import Money
@@ -62,17 +69,77 @@ def seconds_to_period_end(now: datetime | None = None) -> int:
     return max(1, int(end - now.timestamp()))
 
 
-def amount_for(units: int, price_per_1k_micros: int) -> int:
-    """Integer micros owed for `units` at a price per 1,000 units, rounded half up."""
-    return (units * price_per_1k_micros + 500) // 1000
-
-
 # plans and tenants ---------------------------------------------------------------------------
+def _plan_columns(currency: str, given: dict[str, Any]) -> dict[str, Any]:
+    """Validated plan columns for the options given (None: not given)."""
+    g = {k: v for k, v in given.items() if v is not None}
+    out: dict[str, Any] = {}
+    if "price_per_1k" in g:
+        out["price_per_1k_micros"] = Money.parse(g["price_per_1k"], currency).micros
+    if "budget" in g:
+        cap = Money.parse(g["budget"], currency)
+        if cap.micros <= 0:
+            raise InvalidInput("--budget must be an amount > 0, e.g. 50.00 (omit for no cap)")
+        out["budget_micros"] = cap.micros
+    checks = {
+        "quota": (0, "monthly_quota", "--quota must be a number of units per month >= 0"),
+        "rate_limit": (1e-9, "rate_limit_rps", "--rate-limit must be requests per second > 0"),
+        "burst": (1, "burst", "--burst must be at least 1"),
+        "tenant_rate_limit": (
+            1e-9,
+            "tenant_rate_limit_rps",
+            "--tenant-rate-limit must be requests per second > 0",
+        ),
+        "concurrency": (1, "max_concurrent", "--concurrency must be at least 1 call in flight"),
+        "included": (0, "included_units", "--included must be a number of units >= 0"),
+        "trial_days": (0, "trial_days", "--trial-days must be a number of days >= 0"),
+    }
+    for opt, (least, column, message) in checks.items():
+        if opt in g:
+            if g[opt] < least:
+                raise InvalidInput(message)
+            out[column] = g[opt]
+    if "fee" in g:
+        out["fee_micros"] = Money.parse(g["fee"], currency).micros
+    if "prices" in g:
+        out["prices"] = parse_prices(g["prices"], currency) or None
+    if "tiers" in g:
+        tiers = parse_tiers(g["tiers"], currency)
+        if tiers and "price_per_1k_micros" in out:
+            raise InvalidInput(
+                "give the default price either as --price-per-1k or as --tier lines, not both"
+            )
+        out["tiers"] = tiers or None
+        if tiers:  # the first tier's price is the plan's headline price
+            out["price_per_1k_micros"] = tiers[0]["price_per_1k_micros"]
+    if "tier_mode" in g:
+        if g["tier_mode"] not in TIER_MODES:
+            raise InvalidInput(f"--tier-mode must be one of {', '.join(TIER_MODES)}")
+        out["tier_mode"] = g["tier_mode"]
+    return out
+
+
+# columns `plans update --unset` may clear (back to none / zero)
+UNSETTABLE = {
+    "quota": ("monthly_quota", None),
+    "rate_limit": ("rate_limit_rps", None),
+    "burst": ("burst", None),
+    "tenant_rate_limit": ("tenant_rate_limit_rps", None),
+    "concurrency": ("max_concurrent", None),
+    "budget": ("budget_micros", None),
+    "prices": ("prices", None),
+    "tiers": ("tiers", None),
+    "fee": ("fee_micros", 0),
+    "included": ("included_units", 0),
+    "trial_days": ("trial_days", 0),
+}
+
+
 def create_plan(
     store: Store,
     name: str,
     *,
-    price_per_1k: str,
+    price_per_1k: str | None = None,
     quota: int | None = None,
     rate_limit: float | None = None,
     burst: int | None = None,
@@ -80,39 +147,168 @@ def create_plan(
     tenant_rate_limit: float | None = None,
     concurrency: int | None = None,
     budget: str | None = None,
+    prices: list[str] | None = None,
+    tiers: list[str] | None = None,
+    tier_mode: str | None = None,
+    fee: str | None = None,
+    included: int | None = None,
+    trial_days: int | None = None,
 ) -> dict[str, Any]:
-    """``rate_limit``/``burst``: requests/s per API key; ``tenant_rate_limit``: requests/s
-    across all of a tenant's keys; ``concurrency``: a tenant's calls in flight; ``budget``: the
-    most money a tenant may spend in a month (a cap the API enforces like the quota)."""
+    """Version 1 of a plan. Money is parsed as a decimal and kept as integer micros.
+
+    Pay-as-you-go: ``price_per_1k`` (the default price), ``prices`` such as
+    ``["reviews:explain=5.00", "*:explain=3.00"]`` for scenarios and unit types, or ``tiers``
+    such as ``["100000=2.00", "inf=1.50"]`` (``tier_mode`` graduated or volume) instead of the
+    default price. Free tier: price 0 and a ``quota``. Subscription: ``fee`` a month with
+    ``included`` units, the rest at the usage prices (the overage). ``trial_days``: new tenants
+    start in a trial whose usage is not charged.
+
+    Limits: ``rate_limit``/``burst`` requests/s per API key; ``tenant_rate_limit`` across all of
+    a tenant's keys; ``concurrency`` a tenant's calls in flight; ``quota`` units a month;
+    ``budget`` the most a tenant's usage may cost a month (enforced like the quota)."""
     _check_name("plan", name)
-    price = Money.parse(price_per_1k, currency)
-    cap = Money.parse(budget, currency) if budget is not None else None
-    if cap is not None and cap.micros <= 0:
-        raise InvalidInput("--budget must be an amount > 0, e.g. 50.00 (omit for no cap)")
-    if quota is not None and quota < 0:
-        raise InvalidInput("--quota must be a number of units per month >= 0 (omit for unlimited)")
-    if rate_limit is not None and rate_limit <= 0:
-        raise InvalidInput("--rate-limit must be requests per second > 0 (omit for no limit)")
-    if burst is not None and burst < 1:
-        raise InvalidInput("--burst must be at least 1")
-    if tenant_rate_limit is not None and tenant_rate_limit <= 0:
-        raise InvalidInput("--tenant-rate-limit must be requests per second > 0 (omit for none)")
-    if concurrency is not None and concurrency < 1:
-        raise InvalidInput("--concurrency must be at least 1 call in flight (omit for no limit)")
-    return store.billing.create_plan(
-        name=name,
-        currency=price.currency,
-        price_per_1k_micros=price.micros,
-        monthly_quota=quota,
-        rate_limit_rps=rate_limit,
+    currency = Money.parse("0", currency).currency
+    if price_per_1k is None and not tiers:
+        raise InvalidInput("give a price: --price-per-1k 2.00 (0 for a free tier) or --tier lines")
+    given = dict(
+        price_per_1k=price_per_1k,
+        quota=quota,
+        rate_limit=rate_limit,
         burst=burst,
-        tenant_rate_limit_rps=tenant_rate_limit,
-        max_concurrent=concurrency,
-        budget_micros=cap.micros if cap is not None else None,
+        tenant_rate_limit=tenant_rate_limit,
+        concurrency=concurrency,
+        budget=budget,
+        prices=prices,
+        tiers=tiers,
+        tier_mode=tier_mode,
+        fee=fee,
+        included=included,
+        trial_days=trial_days,
+    )
+    return store.billing.create_plan(
+        name=name, version=1, currency=currency, **_plan_columns(currency, given)
     )
 
 
+_PLAN_ROW = (
+    "currency",
+    "price_per_1k_micros",
+    "monthly_quota",
+    "rate_limit_rps",
+    "burst",
+    "tenant_rate_limit_rps",
+    "max_concurrent",
+    "budget_micros",
+    "prices",
+    "tiers",
+    "tier_mode",
+    "fee_micros",
+    "included_units",
+    "trial_days",
+)
+
+
+def update_plan(
+    store: Store,
+    name: str,
+    *,
+    unset: list[str] | None = None,
+    move_tenants: bool = False,
+    **given: Any,
+) -> tuple[dict[str, Any], list[str]]:
+    """A new version of plan `name`: the latest version with the options given changed and
+    those in `unset` cleared. Tenants stay on their version unless ``move_tenants`` (then they
+    move now, and their invoices prorate the change). Returns (new version, tenants moved)."""
+    latest = store.billing.plan(name)
+    changes = _plan_columns(latest["currency"], given)
+    for opt in unset or []:
+        if opt not in UNSETTABLE:
+            raise InvalidInput(f"--unset {opt}: choose from {', '.join(UNSETTABLE)}")
+        column, empty = UNSETTABLE[opt]
+        if column in changes:
+            raise InvalidInput(f"--unset {opt} and a new value for it: give one of the two")
+        changes[column] = empty
+    if not changes:
+        raise InvalidInput(
+            "nothing to change: give the options to change, e.g. --price-per-1k 1.50"
+        )
+    new_price = given.get("price_per_1k") is not None
+    tiers_after = changes["tiers"] if "tiers" in changes else latest["tiers"]
+    if new_price and tiers_after:
+        raise InvalidInput(
+            f"plan {name} is priced by tiers; change them with --tier, or --unset tiers "
+            "together with --price-per-1k"
+        )
+    if latest["tiers"] and not tiers_after and not new_price:
+        raise InvalidInput("dropping the tiers needs a default price: add --price-per-1k")
+    values = {k: latest[k] for k in _PLAN_ROW} | changes
+    plan = store.billing.create_plan(name=name, version=latest["version"] + 1, **values)
+    moved = []
+    if move_tenants:
+        older = [p["id"] for p in store.billing.plans(name) if p["id"] != plan["id"]]
+        for tenant in store.billing.tenants_on(older):
+            store.billing.change_plan(tenant["id"], plan["id"], datetime.now(UTC))
+            moved.append(tenant["name"])
+    return plan, moved
+
+
+def plan_public(p: dict[str, Any]) -> dict[str, Any]:
+    """A plan version as the CLI's --json and the admin API show it: decimal strings next to
+    the integer micros, and the pricing in one line."""
+    cur = p["currency"]
+    money = lambda m: Money(m, cur).decimal_str() if m is not None else None  # noqa: E731
+    return {
+        "name": p["name"],
+        "version": p["version"],
+        "currency": cur,
+        "price_per_1k": money(p["price_per_1k_micros"]),
+        "price_per_1k_micros": p["price_per_1k_micros"],
+        "prices": {k: money(v) for k, v in (p["prices"] or {}).items()},
+        "tiers": [
+            {"up_to": t["up_to"], "price_per_1k": money(t["price_per_1k_micros"])}
+            for t in p["tiers"] or []
+        ],
+        "tier_mode": p["tier_mode"],
+        "fee": money(p["fee_micros"]),
+        "included_units": p["included_units"],
+        "trial_days": p["trial_days"],
+        "quota": p["monthly_quota"],
+        "rate_limit": p["rate_limit_rps"],
+        "burst": p["burst"],
+        "tenant_rate_limit": p["tenant_rate_limit_rps"],
+        "concurrency": p["max_concurrent"],
+        "budget": money(p["budget_micros"]),
+        "pricing": Pricing.of(p).describe(),
+        "created_at": p["created_at"].isoformat() if p.get("created_at") else None,
+    }
+
+
+def resolve_plan(store: Store, ref: str) -> dict[str, Any]:
+    """'pro' -> the latest version of pro; 'pro@2' -> version 2."""
+    name, sep, version = ref.partition("@")
+    if sep and not version.isdigit():
+        raise InvalidInput(f"plan '{ref}' is not NAME or NAME@VERSION, e.g. pro@2")
+    return store.billing.plan(name, int(version) if sep else None)
+
+
+def change_plan(store: Store, tenant: str, plan: str) -> dict[str, Any]:
+    """Move a tenant to another plan (or plan version) now. Usage from now on is priced by the
+    new plan; fees and included units of both are prorated on the period's invoice."""
+    t = store.billing.tenant(tenant)
+    p = resolve_plan(store, plan)
+    if p["id"] == t["plan_id"]:
+        raise InvalidInput(f"tenant {tenant} is already on {p['name']} v{p['version']}")
+    if t.get("currency") and t["currency"] != p["currency"]:
+        raise InvalidInput(
+            f"tenant {tenant} is billed in {t['currency']} and plan {p['name']} in "
+            f"{p['currency']}; pick a plan priced in {t['currency']}"
+        )
+    store.billing.change_plan(t["id"], p["id"], datetime.now(UTC))
+    return {"tenant": tenant, "plan": p["name"], "version": p["version"]}
+
+
 TENANT_STATUSES = ("trial", "active", "suspended")
+DEFAULT_TRIAL_DAYS = 14  # `--status trial` on a plan without trial days
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
@@ -121,19 +317,29 @@ def create_tenant(
     name: str,
     *,
     plan: str,
-    status: str = "active",
+    status: str | None = None,
     currency: str | None = None,
     contact_name: str | None = None,
     contact_email: str | None = None,
     discount_percent: str | None = None,
     webhook_url: str | None = None,
+    trial_days: int | None = None,
 ) -> dict[str, Any]:
-    """A customer organisation on a plan. Its currency is the plan's (a different one is
-    refused); status trial or active (suspend later with `set_tenant_status`)."""
+    """A customer organisation on a plan (NAME or NAME@VERSION). Its currency is the plan's (a
+    different one is refused). It starts in a trial when the plan has trial days, or with
+    ``status='trial'`` or ``trial_days``: usage until ``trial_ends_at`` is not charged, and
+    `set_tenant_status(..., 'active')` ends the trial early (suspend the same way)."""
     _check_name("tenant", name)
-    p = store.billing.plan(plan)
+    p = resolve_plan(store, plan)
+    if trial_days is not None and trial_days < 1:
+        raise InvalidInput("--trial-days must be at least 1 (omit it for the plan's trial)")
+    days = trial_days or p["trial_days"] or (DEFAULT_TRIAL_DAYS if status == "trial" else 0)
+    status = status or ("trial" if days else "active")
     if status not in ("trial", "active"):
         raise InvalidInput(f"a new tenant's status is trial or active, not '{status}'")
+    if status == "active" and trial_days:
+        raise InvalidInput("--trial-days with --status active: drop one of them")
+    trial_ends_at = datetime.now(UTC) + timedelta(days=days) if status == "trial" else None
     if currency is not None and currency.upper() != p["currency"]:
         raise InvalidInput(
             f"tenant currency {currency.upper()} differs from plan {plan}'s {p['currency']}; "
@@ -155,6 +361,7 @@ def create_tenant(
         contact_email=contact_email,
         discount_bp=discount_bp,
         webhook_url=webhook_url,
+        trial_ends_at=trial_ends_at,
         # signs alert webhooks; shown once at creation (`modelmint tenants create`)
         webhook_secret=("whsec_" + secrets.token_urlsafe(24)) if webhook_url else None,
     )
@@ -259,14 +466,14 @@ class Caller:
     tenant_rate_limit_rps: float | None = None
     max_concurrent: int | None = None
     budget_micros: int | None = None
+    # what the budget buys: included units + budget at the plan's dearest unit price
+    budget_units: int | None = None
 
     @property
     def unit_cap(self) -> int | None:
-        """Units this tenant may use in a period: the quota, or what the budget buys at the
-        plan's price, whichever is lower (None: no cap)."""
-        caps = [] if self.monthly_quota is None else [self.monthly_quota]
-        if self.budget_micros is not None and self.price_per_1k_micros > 0:
-            caps.append(max_units_within(self.budget_micros, self.price_per_1k_micros))
+        """Units this tenant may use in a period: the quota or the budget's units, whichever is
+        lower (None: no cap)."""
+        caps = [c for c in (self.monthly_quota, self.budget_units) if c is not None]
         return min(caps) if caps else None
 
     def allow(self, scenario: str | None = None, *, write: bool = True) -> None:
@@ -324,17 +531,8 @@ def authenticate(store: Store, authorization: str | None) -> Caller:
         tenant_rate_limit_rps=rec["tenant_rate_limit_rps"],
         max_concurrent=rec["max_concurrent"],
         budget_micros=rec["budget_micros"],
+        budget_units=usage_cap(Pricing.of(rec), None, rec["budget_micros"]),
     )
-
-
-def max_units_within(budget_micros: int, price_per_1k_micros: int) -> int:
-    """The most units whose amount (rounded half up, as billed) stays within the budget."""
-    units = budget_micros * 1000 // price_per_1k_micros
-    while units > 0 and amount_for(units, price_per_1k_micros) > budget_micros:
-        units -= 1
-    while amount_for(units + 1, price_per_1k_micros) <= budget_micros:
-        units += 1
-    return units
 
 
 def quota_error(caller: Caller, used: int, asked: int) -> RateLimited:
@@ -353,45 +551,3 @@ def quota_error(caller: Caller, used: int, asked: int) -> RateLimited:
         retry_after=seconds_to_period_end(),
         limit="budget",
     )
-
-
-# usage -----------------------------------------------------------------------------------------
-def usage_summary(
-    store: Store, *, period: str | None = None, tenant: str | None = None
-) -> list[dict]:
-    """Per tenant: units, requests and the amount owed under its plan in `period`."""
-    period = validate_period(period or current_period())
-    tenants = store.billing.tenants()
-    if tenant is not None:
-        store.billing.tenant(tenant)  # NotFound with a fix
-        tenants = [t for t in tenants if t["name"] == tenant]
-    plans = {p["name"]: p for p in store.billing.plans()}
-    rows = store.billing.usage_by_scenario(period)
-    test_rows = store.billing.usage_by_scenario(period, live=False)
-    out = []
-    for t in tenants:
-        plan = plans[t["plan"]]
-        mine = [r for r in rows if r["tenant_id"] == t["id"]]
-        units = sum(r["units"] for r in mine)
-        due = Money(amount_for(units, plan["price_per_1k_micros"]), plan["currency"])
-        out.append(
-            {
-                "tenant": t["name"],
-                "plan": plan["name"],
-                "period": period,
-                "total_units": units,
-                "requests": sum(r["requests"] for r in mine),
-                "quota": plan["monthly_quota"],
-                "price_per_1k": Money(plan["price_per_1k_micros"], plan["currency"]).decimal_str(),
-                "currency": plan["currency"],
-                "amount_due": due.decimal_str(),
-                "amount_due_micros": due.micros,
-                "by_scenario": [
-                    {k: r[k] for k in ("scenario", "unit_type", "units", "requests")} for r in mine
-                ],
-                "by_day": store.billing.usage_by_day(period, t["id"]),
-                # mm_test_ keys: metered, never billed, no quota
-                "test_units": sum(r["units"] for r in test_rows if r["tenant_id"] == t["id"]),
-            }
-        )
-    return out

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from modelmint.billing.core import amount_for, current_period, percent_bp, validate_period
+from modelmint.billing.core import current_period, percent_bp, validate_period
+from modelmint.billing.pricing import Pricing, charge_segment, segments
 from modelmint.errors import Conflict, InvalidInput
 from modelmint.store import Store, new_id
 from modelmint.types import Money
@@ -52,26 +53,26 @@ def _share(amount: int, bp: int) -> int:
 
 def _draft(store: Store, tenant: dict[str, Any], period: str, tax_bp: int) -> dict[str, Any]:
     plan = store.billing.plan_by_id(tenant["plan_id"])
-    price = plan["price_per_1k_micros"]
+    history = store.billing.plan_history(tenant["id"]) or [
+        {"plan_id": tenant["plan_id"], "starts_at": tenant["created_at"]}
+    ]
+    plans = {pid: store.billing.plan_by_id(pid) for pid in {h["plan_id"] for h in history}}
+    segs = segments(history, plans, period, tenant.get("trial_ends_at"))
+    several = len({(s.plan["id"], s.trial) for s in segs}) > 1
     lines = []
-    for r in store.billing.usage_by_scenario(period, tenant["id"]):
-        amount = amount_for(r["units"], price)
-        lines.append(
-            {
-                "description": f"{r['scenario']} · {r['unit_type']} units",
-                "scenario": r["scenario"],
-                "unit_type": r["unit_type"],
-                "quantity": r["units"],
-                "requests": r["requests"],
-                "included_units": 0,
-                "billable_units": r["units"],
-                "unit_price_per_1k_micros": price,
-                "amount_micros": amount,
-            }
+    for i, seg in enumerate(segs):
+        # usage is assigned by time between segments; outside them it goes to the first or last
+        usage = store.billing.usage_between(
+            tenant["id"],
+            period,
+            seg.start if i > 0 else None,
+            seg.end if i < len(segs) - 1 else None,
         )
+        lines += charge_segment(seg, usage, period, several)
     subtotal = sum(line["amount_micros"] for line in lines)
     discount = _share(subtotal, tenant["discount_bp"])
     tax = _share(subtotal - discount, tax_bp)
+    names = dict.fromkeys(f"{s.plan['name']} v{s.plan['version']}" for s in segs)
     return {
         "kind": "invoice",
         "tenant_id": tenant["id"],
@@ -84,7 +85,7 @@ def _draft(store: Store, tenant: dict[str, Any], period: str, tax_bp: int) -> di
         "tax_rate_bp": tax_bp,
         "tax_micros": tax,
         "total_micros": subtotal - discount + tax,
-        "note": f"plan {plan['name']}",
+        "note": "plan " + ", then ".join(names or [f"{plan['name']} v{plan['version']}"]),
     }
 
 
@@ -312,3 +313,47 @@ Period {e(p["period"])} · {e(issued)} · {e(p["currency"])}</p>
 <p class="meta">{e(p["note"] or "")}</p>
 </body></html>
 """
+
+
+# usage -----------------------------------------------------------------------------------------
+def usage_summary(
+    store: Store, *, period: str | None = None, tenant: str | None = None
+) -> list[dict]:
+    """Per tenant: units, requests and the amount owed so far in `period` (the draft invoice's
+    subtotal less discount, before tax)."""
+    period = validate_period(period or current_period())
+    tenants = [store.billing.tenant(tenant)] if tenant is not None else store.billing.tenants()
+    rows = store.billing.usage_by_scenario(period)
+    test_rows = store.billing.usage_by_scenario(period, live=False)
+    out = []
+    for t in tenants:
+        plan = store.billing.plan_by_id(t["plan_id"])
+        mine = [r for r in rows if r["tenant_id"] == t["id"]]
+        draft = _draft(store, t, period, 0)
+        due = Money(draft["subtotal_micros"] - draft["discount_micros"], plan["currency"])
+        out.append(
+            {
+                "tenant": t["name"],
+                "plan": plan["name"],
+                "plan_version": plan["version"],
+                "status": t["status"],
+                "trial_ends_at": t["trial_ends_at"].isoformat() if t["trial_ends_at"] else None,
+                "period": period,
+                "total_units": sum(r["units"] for r in mine),
+                "requests": sum(r["requests"] for r in mine),
+                "quota": plan["monthly_quota"],
+                "included_units": plan["included_units"],
+                "price_per_1k": Money(plan["price_per_1k_micros"], plan["currency"]).decimal_str(),
+                "pricing": Pricing.of(plan).describe(),
+                "currency": plan["currency"],
+                "amount_due": due.decimal_str(),
+                "amount_due_micros": due.micros,
+                "by_scenario": [
+                    {k: r[k] for k in ("scenario", "unit_type", "units", "requests")} for r in mine
+                ],
+                "by_day": store.billing.usage_by_day(period, t["id"]),
+                # mm_test_ keys: metered, never billed, no quota
+                "test_units": sum(r["units"] for r in test_rows if r["tenant_id"] == t["id"]),
+            }
+        )
+    return out

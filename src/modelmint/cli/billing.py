@@ -17,61 +17,91 @@ tenants = typer.Typer(
 keys = typer.Typer(help="API keys: shown once, stored hashed, revocable.", no_args_is_help=True)
 
 
-def _plan_public(p: dict) -> dict:
-    from modelmint.types import Money
-
-    return {
-        "name": p["name"],
-        "currency": p["currency"],
-        "price_per_1k": Money(p["price_per_1k_micros"], p["currency"]).decimal_str(),
-        "price_per_1k_micros": p["price_per_1k_micros"],
-        "quota": p["monthly_quota"],
-        "rate_limit": p["rate_limit_rps"],
-        "burst": p["burst"],
-        "tenant_rate_limit": p.get("tenant_rate_limit_rps"),
-        "concurrency": p.get("max_concurrent"),
-        "budget": (
-            Money(p["budget_micros"], p["currency"]).decimal_str()
-            if p.get("budget_micros") is not None
-            else None
-        ),
-    }
+PriceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--price-per-1k", help="Default price per 1,000 units, e.g. 2.00 (0: a free tier)."
+    ),
+]
+ScopedPriceOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--price",
+        help="A price for a scenario and/or unit type: SCENARIO[:predict|explain]=PRICE, "
+        "e.g. reviews:explain=5.00 or *:explain=3.00 (repeat).",
+    ),
+]
+TierOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--tier",
+        help="Volume tier UP_TO_UNITS=PRICE, instead of --price-per-1k; the last is inf=PRICE "
+        "(repeat), e.g. --tier 100000=2.00 --tier inf=1.50.",
+    ),
+]
+TierModeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tier-mode",
+        help="graduated (each tier's units at its price; default) or "
+        "volume (all units at the tier reached).",
+    ),
+]
+FeeOpt = Annotated[
+    str | None, typer.Option("--fee", help="Subscription fee per month, e.g. 49.00.")
+]
+IncludedOpt = Annotated[
+    int | None, typer.Option("--included", help="Units included each month (then overage).")
+]
+TrialOpt = Annotated[
+    int | None, typer.Option("--trial-days", help="New tenants start with a free trial.")
+]
+QuotaOpt = Annotated[
+    int | None, typer.Option("--quota", help="Units per month (omit for unlimited).")
+]
+RateOpt = Annotated[
+    float | None, typer.Option("--rate-limit", help="Requests per second per key (omit: none).")
+]
+BurstOpt = Annotated[int | None, typer.Option("--burst", help="Burst size for the rate limit.")]
+TenantRateOpt = Annotated[
+    float | None,
+    typer.Option("--tenant-rate-limit", help="Requests per second across a tenant's keys."),
+]
+ConcurrencyOpt = Annotated[
+    int | None, typer.Option("--concurrency", help="A tenant's calls in flight at most.")
+]
+BudgetOpt = Annotated[
+    str | None,
+    typer.Option("--budget", help="Most a tenant's usage may cost a month, e.g. 50.00 (a cap)."),
+]
 
 
 @plans.command("create")
 def plans_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Plan name, e.g. starter.")],
-    price_per_1k: Annotated[
-        str, typer.Option("--price-per-1k", help="Price per 1,000 units, a decimal such as 2.00.")
-    ],
-    quota: Annotated[
-        int | None, typer.Option("--quota", help="Units per month (omit for unlimited).")
-    ] = None,
-    rate_limit: Annotated[
-        float | None,
-        typer.Option("--rate-limit", help="Requests per second per key (omit for none)."),
-    ] = None,
-    burst: Annotated[
-        int | None, typer.Option("--burst", help="Burst size for the rate limit.")
-    ] = None,
-    tenant_rate_limit: Annotated[
-        float | None,
-        typer.Option("--tenant-rate-limit", help="Requests per second across a tenant's keys."),
-    ] = None,
-    concurrency: Annotated[
-        int | None, typer.Option("--concurrency", help="A tenant's calls in flight at most.")
-    ] = None,
-    budget: Annotated[
-        str | None,
-        typer.Option("--budget", help="Most a tenant may spend a month, e.g. 50.00 (a cap)."),
-    ] = None,
+    price_per_1k: PriceOpt = None,
+    quota: QuotaOpt = None,
+    rate_limit: RateOpt = None,
+    burst: BurstOpt = None,
+    tenant_rate_limit: TenantRateOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    budget: BudgetOpt = None,
+    price: ScopedPriceOpt = None,
+    tier: TierOpt = None,
+    tier_mode: TierModeOpt = None,
+    fee: FeeOpt = None,
+    included: IncludedOpt = None,
+    trial_days: TrialOpt = None,
     currency: Annotated[
         str | None, typer.Option("--currency", help="ISO 4217 code (default: MODELMINT_CURRENCY).")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a plan. Money is parsed as a decimal and stored as integer micro-units."""
+    """Create a plan (version 1). Money is parsed as a decimal and stored as integer micros.
+
+    Free tier: --price-per-1k 0 --quota 1000. Subscription: --fee 49.00 --included 100000
+    --price-per-1k 1.00 (the overage price). Tiers: --tier 100000=2.00 --tier inf=1.50."""
     from modelmint import billing
 
     st = state(ctx)
@@ -85,35 +115,98 @@ def plans_create(
         tenant_rate_limit=tenant_rate_limit,
         concurrency=concurrency,
         budget=budget,
+        prices=price,
+        tiers=tier,
+        tier_mode=tier_mode,
+        fee=fee,
+        included=included,
+        trial_days=trial_days,
         currency=currency or st.settings().currency,
     )
-    if as_json:
-        print_json(_plan_public(p))
-    else:
-        pp = _plan_public(p)
-        console.print(
-            f"[green]plan {name}[/]: {pp['price_per_1k']} {pp['currency']} per 1,000 units, quota "
-            f"{quota if quota is not None else 'unlimited'}/month"
-        )
+    _print_plan(billing.plan_public(p), as_json)
 
 
-@plans.command("list")
-def plans_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """List plans."""
-    rows = [_plan_public(p) for p in state(ctx).workspace().store.billing.plans()]
+def _print_plan(pp: dict, as_json: bool, moved: list[str] | None = None) -> None:
     if as_json:
-        print_json(rows)
+        print_json(pp if moved is None else {**pp, "tenants_moved": moved})
         return
+    quota = f"{pp['quota']:,}" if pp["quota"] is not None else "unlimited"
+    console.print(
+        f"[green]plan {pp['name']} v{pp['version']}[/] ({pp['currency']}): {pp['pricing']}; "
+        f"quota {quota}/month" + (f"; {pp['trial_days']}-day trial" if pp["trial_days"] else "")
+    )
+    if moved:
+        console.print(f"moved to v{pp['version']} now (prorated): {', '.join(moved)}")
+
+
+@plans.command("update")
+def plans_update(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Plan name.")],
+    price_per_1k: PriceOpt = None,
+    quota: QuotaOpt = None,
+    rate_limit: RateOpt = None,
+    burst: BurstOpt = None,
+    tenant_rate_limit: TenantRateOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    budget: BudgetOpt = None,
+    price: ScopedPriceOpt = None,
+    tier: TierOpt = None,
+    tier_mode: TierModeOpt = None,
+    fee: FeeOpt = None,
+    included: IncludedOpt = None,
+    trial_days: TrialOpt = None,
+    unset: Annotated[
+        list[str] | None,
+        typer.Option("--unset", help="Clear a setting, e.g. --unset quota (repeat)."),
+    ] = None,
+    move_tenants: Annotated[
+        bool,
+        typer.Option(
+            "--move-tenants", help="Move tenants on older versions to this one now (prorated)."
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """A new version of a plan, with the options given changed. Tenants keep the version they
+    are on (grandfathered) unless --move-tenants; new tenants get the newest version."""
+    from modelmint import billing
+
+    p, moved = billing.update_plan(
+        state(ctx).workspace().store,
+        name,
+        unset=unset,
+        move_tenants=move_tenants,
+        price_per_1k=price_per_1k,
+        quota=quota,
+        rate_limit=rate_limit,
+        burst=burst,
+        tenant_rate_limit=tenant_rate_limit,
+        concurrency=concurrency,
+        budget=budget,
+        prices=price,
+        tiers=tier,
+        tier_mode=tier_mode,
+        fee=fee,
+        included=included,
+        trial_days=trial_days,
+    )
+    _print_plan(billing.plan_public(p), as_json, moved)
+
+
+def _plan_table(rows: list[dict]) -> None:
     console.print(
         table(
             None,
-            ["plan", "price / 1k", "quota / month", "rate limit"],
+            ["plan", "version", "pricing", "quota / month", "rate limit", "trial"],
             [
                 [
                     p["name"],
-                    f"{p['price_per_1k']} {p['currency']}",
-                    p["quota"] if p["quota"] is not None else "unlimited",
+                    f"v{p['version']}",
+                    f"{p['pricing']} ({p['currency']})",
+                    f"{p['quota']:,}" if p["quota"] is not None else "unlimited",
                     f"{p['rate_limit']:g}/s" if p["rate_limit"] else "none",
+                    f"{p['trial_days']} days" if p["trial_days"] else "",
                 ]
                 for p in rows
             ],
@@ -121,12 +214,66 @@ def plans_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     )
 
 
+@plans.command("list")
+def plans_list(
+    ctx: typer.Context,
+    all_versions: Annotated[
+        bool, typer.Option("--all-versions", help="Every version, not just the newest.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List plans (newest version of each)."""
+    from modelmint import billing
+
+    store = state(ctx).workspace().store
+    rows = [billing.plan_public(p) for p in store.billing.plans(latest=not all_versions)]
+    if as_json:
+        print_json(rows)
+    else:
+        _plan_table(rows)
+
+
+@plans.command("show")
+def plans_show(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Plan name.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Every version of a plan, with the tenants on each."""
+    from modelmint import billing
+
+    store = state(ctx).workspace().store
+    store.billing.plan(name)  # NotFound with the fix
+    versions = store.billing.plans(name)
+    on = store.billing.tenants_on([p["id"] for p in versions])
+    rows = [
+        {
+            **billing.plan_public(p),
+            "tenants": sorted(t["name"] for t in on if t["plan_id"] == p["id"]),
+        }
+        for p in versions
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    _plan_table(rows)
+    for r in rows:
+        if r["tenants"]:
+            console.print(f"v{r['version']}: {', '.join(r['tenants'])}")
+
+
 @tenants.command("create")
 def tenants_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Tenant name, e.g. acme.")],
-    plan: Annotated[str, typer.Option("--plan", help="Plan name.")],
-    status: Annotated[str, typer.Option("--status", help="trial or active.")] = "active",
+    plan: Annotated[str, typer.Option("--plan", help="Plan name (newest version) or NAME@V.")],
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="trial or active (default: trial if the plan has one)."),
+    ] = None,
+    trial_days: Annotated[
+        int | None, typer.Option("--trial-days", help="Trial length, overriding the plan's.")
+    ] = None,
     currency: Annotated[
         str | None, typer.Option("--currency", help="Must match the plan's (checked).")
     ] = None,
@@ -156,16 +303,24 @@ def tenants_create(
         contact_email=contact_email,
         discount_percent=discount,
         webhook_url=webhook_url,
+        trial_days=trial_days,
     )
-    out = {"name": t["name"], "plan": plan, "status": t["status"], "currency": t["currency"]}
+    out = {
+        "name": t["name"],
+        "plan": plan,
+        "status": t["status"],
+        "currency": t["currency"],
+        "trial_ends_at": t["trial_ends_at"],
+    }
     if t["webhook_secret"]:
         out["webhook_secret"] = t["webhook_secret"]
     if as_json:
         print_json(out)
     else:
+        trial = f" until {t['trial_ends_at']:%Y-%m-%d}" if t["trial_ends_at"] else ""
         console.print(
-            f"[green]tenant {name}[/] on plan {plan} ({t['status']}, {t['currency']}); next: "
-            f"modelmint keys create --tenant {name}"
+            f"[green]tenant {name}[/] on plan {plan} ({t['status']}{trial}, {t['currency']}); "
+            f"next: modelmint keys create --tenant {name}"
         )
         if t["webhook_secret"]:
             console.print("webhook signing secret (shown once; verify ModelMint-Signature):")
@@ -191,8 +346,28 @@ def tenants_suspend(
 def tenants_activate(
     ctx: typer.Context, name: Annotated[str, typer.Argument(help="Tenant name.")]
 ) -> None:
-    """Make a trial or suspended tenant active."""
+    """Make a trial or suspended tenant active (ends a trial now: usage is billed from here)."""
     _set_status(ctx, name, "active")
+
+
+@tenants.command("change-plan")
+def tenants_change_plan(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Tenant name.")],
+    plan: Annotated[str, typer.Option("--plan", help="Plan name (newest version) or NAME@V.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Move a tenant to another plan now. This month's invoice prorates the fees and included
+    units of both plans and prices each unit by the plan in force when it was used."""
+    from modelmint import billing
+
+    out = billing.change_plan(state(ctx).workspace().store, name, plan)
+    if as_json:
+        print_json(out)
+    else:
+        console.print(
+            f"tenant {name} is now on plan {out['plan']} v{out['version']} (this month prorated)"
+        )
 
 
 @tenants.command("list")
@@ -202,7 +377,9 @@ def tenants_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         {
             "name": t["name"],
             "plan": t["plan"],
+            "plan_version": t["plan_version"],
             "status": t["status"],
+            "trial_ends_at": t["trial_ends_at"],
             "currency": t["currency"],
             "contact_name": t["contact_name"],
             "contact_email": t["contact_email"],
@@ -220,8 +397,9 @@ def tenants_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             [
                 [
                     t["name"],
-                    t["plan"],
-                    t["status"],
+                    f"{t['plan']} v{t['plan_version']}",
+                    t["status"]
+                    + (f" to {t['trial_ends_at']:%Y-%m-%d}" if t["trial_ends_at"] else ""),
                     t["currency"] or "",
                     t["contact_email"] or "",
                     t["created_at"].strftime("%Y-%m-%d"),

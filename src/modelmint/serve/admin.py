@@ -34,22 +34,43 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class PlanIn(_Body):
-    name: str = Field(min_length=1, max_length=63)
-    price_per_1k: str = Field(description="Decimal string, e.g. '2.00'.")
+class PlanFields(_Body):
+    """The options of `modelmint plans create|update`; money as decimal strings."""
+
+    price_per_1k: str | None = Field(default=None, description="Decimal string, e.g. '2.00'.")
     quota: int | None = None
     rate_limit: float | None = None
     burst: int | None = None
     tenant_rate_limit: float | None = None
     concurrency: int | None = None
     budget: str | None = None
+    prices: list[str] | None = Field(default=None, description="e.g. ['reviews:explain=5.00']")
+    tiers: list[str] | None = Field(default=None, description="e.g. ['100000=2.00', 'inf=1.50']")
+    tier_mode: str | None = None
+    fee: str | None = None
+    included: int | None = None
+    trial_days: int | None = None
+
+
+class PlanIn(PlanFields):
+    name: str = Field(min_length=1, max_length=63)
     currency: str | None = Field(default=None, min_length=3, max_length=3)
+
+
+class PlanVersionIn(PlanFields):
+    unset: list[str] | None = None
+    move_tenants: bool = False
+
+
+class ChangePlanIn(_Body):
+    plan: str = Field(min_length=1, max_length=80, description="NAME or NAME@VERSION")
 
 
 class TenantIn(_Body):
     name: str = Field(min_length=1, max_length=63)
     plan: str
-    status: str = "active"
+    status: str | None = None
+    trial_days: int | None = None
     currency: str | None = None
     contact_name: str | None = Field(default=None, max_length=200)
     contact_email: str | None = Field(default=None, max_length=320)
@@ -105,11 +126,24 @@ def admin_router(store: Store, settings: Settings) -> APIRouter:
                 store, body.name, currency=body.currency or settings.currency, **fields
             )
         )
-        return {"ok": True, "name": plan["name"], "id": plan["id"]}
+        return {"ok": True, "id": plan["id"], **billing.plan_public(plan)}
+
+    @r.post("/plans/{name}/versions", status_code=201)
+    async def update_plan(name: str, body: PlanVersionIn) -> dict[str, Any]:
+        plan, moved = await run_in_threadpool(
+            lambda: billing.update_plan(store, name, **body.model_dump())
+        )
+        return {"ok": True, "id": plan["id"], **billing.plan_public(plan), "tenants_moved": moved}
 
     @r.get("/plans")
-    async def list_plans() -> dict[str, Any]:
-        return {"plans": await run_in_threadpool(store.billing.plans)}
+    async def list_plans(all_versions: bool = False) -> dict[str, Any]:
+        rows = await run_in_threadpool(lambda: store.billing.plans(latest=not all_versions))
+        return {"plans": [{"id": p["id"], **billing.plan_public(p)} for p in rows]}
+
+    @r.post("/tenants/{name}/plan")
+    async def change_plan(name: str, body: ChangePlanIn) -> dict[str, Any]:
+        out = await run_in_threadpool(billing.change_plan, store, name, body.plan)
+        return {"ok": True, **out}
 
     @r.post("/tenants", status_code=201)
     async def create_tenant(body: TenantIn) -> dict[str, Any]:

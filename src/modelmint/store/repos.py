@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import Row, and_, case, delete, func, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from modelmint.errors import Conflict, NotFound
@@ -250,21 +250,35 @@ class BillingRepo:
 
     # plans -------------------------------------------------------------------------------
     def create_plan(self, **values: Any) -> dict[str, Any]:
+        """A plan's first version, or (``values['version']`` > 1) its next one."""
         values["created_at"] = utcnow()
         try:
             with self.db.write() as c:
                 pk = c.execute(insert(t.plans).values(**values)).inserted_primary_key
         except IntegrityError as exc:
+            if values.get("version", 1) > 1:
+                raise Conflict(
+                    f"plan '{values['name']}' got version {values['version']} meanwhile; "
+                    "run the update again"
+                ) from exc
             raise Conflict(
-                f"plan '{values['name']}' already exists; pick another name or see "
-                "`modelmint plans list`"
+                f"plan '{values['name']}' already exists; change it with `modelmint plans "
+                f"update {values['name']} ...` (a new version), or pick another name"
             ) from exc
         assert pk is not None
-        return {"id": pk[0], **values}
+        return self.plan_by_id(pk[0])
 
-    def plan(self, name: str) -> dict[str, Any]:
+    def plan(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """A plan's latest version, or the version asked for."""
+        q = select(t.plans).where(t.plans.c.name == name)
+        q = q.where(t.plans.c.version == version) if version is not None else q
         with self.db.read() as c:
-            row = _row(c.execute(select(t.plans).where(t.plans.c.name == name)).first())
+            row = _row(c.execute(q.order_by(t.plans.c.version.desc())).first())
+        if row is None and version is not None:
+            self.plan(name)  # NotFound for the name itself
+            raise NotFound(
+                f"plan '{name}' has no version {version}; see `modelmint plans show {name}`"
+            )
         if row is None:
             raise NotFound(
                 f"plan '{name}' does not exist; create it with `modelmint plans create {name} "
@@ -279,20 +293,68 @@ class BillingRepo:
             raise NotFound(f"plan #{plan_id} does not exist")
         return row
 
-    def plans(self) -> list[dict[str, Any]]:
+    def plans(self, name: str | None = None, *, latest: bool = False) -> list[dict[str, Any]]:
+        """Every version (of one plan), or with ``latest`` each plan's newest version only."""
+        q = select(t.plans).order_by(t.plans.c.id)
+        if name is not None:
+            q = q.where(t.plans.c.name == name)
+        if latest:
+            newest = (
+                select(t.plans.c.name, func.max(t.plans.c.version).label("v"))
+                .group_by(t.plans.c.name)
+                .subquery()
+            )
+            q = q.join(
+                newest, and_(newest.c.name == t.plans.c.name, newest.c.v == t.plans.c.version)
+            )
         with self.db.read() as c:
-            return _rows(c.execute(select(t.plans).order_by(t.plans.c.id)))
+            return _rows(c.execute(q))
+
+    def tenants_on(self, plan_ids: Sequence[int]) -> list[dict[str, Any]]:
+        with self.db.read() as c:
+            return _rows(
+                c.execute(
+                    select(t.tenants)
+                    .where(t.tenants.c.plan_id.in_(plan_ids))
+                    .order_by(t.tenants.c.name)
+                )
+            )
 
     # tenants -----------------------------------------------------------------------------
     def create_tenant(self, name: str, plan_id: int, status: str, **contact: Any) -> dict[str, Any]:
-        values = dict(name=name, plan_id=plan_id, status=status, created_at=utcnow(), **contact)
+        """The tenant and the first row of its plan history, in one transaction."""
+        now = utcnow()
+        values = dict(name=name, plan_id=plan_id, status=status, created_at=now, **contact)
         try:
             with self.db.write() as c:
                 pk = c.execute(insert(t.tenants).values(**values)).inserted_primary_key
+                assert pk is not None
+                c.execute(
+                    insert(t.tenant_plans).values(tenant_id=pk[0], plan_id=plan_id, starts_at=now)
+                )
         except IntegrityError as exc:
             raise Conflict(f"tenant '{name}' already exists; see `modelmint tenants list`") from exc
-        assert pk is not None
         return {"id": pk[0], **values}
+
+    def change_plan(self, tenant_id: int, plan_id: int, at: datetime) -> None:
+        """Move a tenant to a plan version from `at` on (its history keeps the old one)."""
+        with self.db.write() as c:
+            c.execute(update(t.tenants).where(t.tenants.c.id == tenant_id).values(plan_id=plan_id))
+            c.execute(
+                insert(t.tenant_plans).values(tenant_id=tenant_id, plan_id=plan_id, starts_at=at)
+            )
+
+    def plan_history(self, tenant_id: int) -> list[dict[str, Any]]:
+        """(plan_id, starts_at) rows, oldest first."""
+        with self.db.read() as c:
+            rows = _rows(
+                c.execute(
+                    select(t.tenant_plans.c.plan_id, t.tenant_plans.c.starts_at)
+                    .where(t.tenant_plans.c.tenant_id == tenant_id)
+                    .order_by(t.tenant_plans.c.starts_at, t.tenant_plans.c.id)
+                )
+            )
+        return [{**r, "starts_at": as_utc(r["starts_at"])} for r in rows]
 
     def tenant(self, name: str) -> dict[str, Any]:
         with self.db.read() as c:
@@ -302,12 +364,21 @@ class BillingRepo:
                 f"tenant '{name}' does not exist; create it with `modelmint tenants create "
                 f"{name} --plan PLAN` or see `modelmint tenants list`"
             )
+        row["trial_ends_at"] = as_utc(row["trial_ends_at"])
+        row["created_at"] = as_utc(row["created_at"])
         return row
 
     def set_tenant_status(self, name: str, status: str) -> dict[str, Any]:
-        """Audit-free status change (suspension takes effect on the next request)."""
+        """Audit-free status change (suspension takes effect on the next request). Activating
+        a tenant in trial ends the trial now: usage from here on is billed."""
+        now = utcnow()
+        values: dict[str, Any] = {"status": status}
+        if status == "active":
+            values["trial_ends_at"] = case(
+                (t.tenants.c.trial_ends_at > now, now), else_=t.tenants.c.trial_ends_at
+            )
         with self.db.write() as c:
-            res = c.execute(update(t.tenants).where(t.tenants.c.name == name).values(status=status))
+            res = c.execute(update(t.tenants).where(t.tenants.c.name == name).values(**values))
         if res.rowcount != 1:
             self.tenant(name)  # NotFound with the fix
         return self.tenant(name)
@@ -315,11 +386,19 @@ class BillingRepo:
     def tenants(self) -> list[dict[str, Any]]:
         with self.db.read() as c:
             q = (
-                select(t.tenants, t.plans.c.name.label("plan"))
+                select(
+                    t.tenants,
+                    t.plans.c.name.label("plan"),
+                    t.plans.c.version.label("plan_version"),
+                )
                 .join(t.plans, t.plans.c.id == t.tenants.c.plan_id)
                 .order_by(t.tenants.c.id)
             )
-            return _rows(c.execute(q))
+            rows = _rows(c.execute(q))
+        for r in rows:
+            r["trial_ends_at"] = as_utc(r["trial_ends_at"])
+            r["created_at"] = as_utc(r["created_at"])
+        return rows
 
     # keys --------------------------------------------------------------------------------
     def create_key(
@@ -435,6 +514,11 @@ class BillingRepo:
                     t.plans.c.tenant_rate_limit_rps,
                     t.plans.c.max_concurrent,
                     t.plans.c.budget_micros,
+                    t.plans.c.prices,
+                    t.plans.c.tiers,
+                    t.plans.c.tier_mode,
+                    t.plans.c.fee_micros,
+                    t.plans.c.included_units,
                 )
                 .join(t.tenants, t.tenants.c.id == t.api_keys.c.tenant_id)
                 .join(t.plans, t.plans.c.id == t.tenants.c.plan_id)
@@ -691,6 +775,36 @@ class BillingRepo:
                 )
             ).scalar()
         return int(v or 0)
+
+    def usage_between(
+        self, tenant_id: int, period: str, start: datetime | None, end: datetime | None
+    ) -> list[dict[str, Any]]:
+        """Live units and requests per scenario and unit type of a tenant's `period` with
+        start <= created_at < end (one plan segment of an invoice; None: unbounded)."""
+        since = t.usage.c.created_at >= start if start is not None else true()
+        until = t.usage.c.created_at < end if end is not None else true()
+        with self.db.read() as c:
+            q = (
+                select(
+                    t.usage.c.scenario,
+                    t.usage.c.unit_type,
+                    func.sum(t.usage.c.units).label("units"),
+                    func.count().label("requests"),
+                )
+                .where(
+                    t.usage.c.tenant_id == tenant_id,
+                    t.usage.c.period == period,
+                    t.usage.c.live.is_(True),
+                    since,
+                    until,
+                )
+                .group_by(t.usage.c.scenario, t.usage.c.unit_type)
+                .order_by(t.usage.c.scenario, t.usage.c.unit_type)
+            )
+            return [
+                {**r, "units": int(r["units"]), "requests": int(r["requests"])}
+                for r in _rows(c.execute(q))
+            ]
 
     def usage_by_scenario(
         self, period: str, tenant_id: int | None = None, *, live: bool = True

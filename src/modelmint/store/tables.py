@@ -96,8 +96,9 @@ plans = Table(
     "plans",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(100), nullable=False, unique=True),
+    Column("name", String(100), nullable=False),
     Column("currency", String(3), nullable=False),
+    # the default price per 1,000 units (the overage price on a subscription)
     Column("price_per_1k_micros", BigInteger, nullable=False),
     Column("monthly_quota", BigInteger, nullable=True),
     Column("rate_limit_rps", Float, nullable=True),
@@ -106,6 +107,15 @@ plans = Table(
     Column("budget_micros", BigInteger, nullable=True),  # money a tenant may spend a month
     Column("max_concurrent", Integer, nullable=True),  # a tenant's calls in flight
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # a plan is a series of immutable versions; tenants stay on theirs until moved
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("prices", JSON, nullable=True),  # {"scenario:unit_type": micros per 1k}, * = any
+    Column("tiers", JSON, nullable=True),  # [{"up_to": units | null, "price_per_1k_micros"}]
+    Column("tier_mode", String(10), nullable=False, server_default="graduated"),
+    Column("fee_micros", BigInteger, nullable=False, server_default="0"),  # per month
+    Column("included_units", BigInteger, nullable=False, server_default="0"),  # per month
+    Column("trial_days", Integer, nullable=False, server_default="0"),
+    UniqueConstraint("name", "version", name="uq_plans_name_version"),
 )
 
 tenants = Table(
@@ -122,6 +132,17 @@ tenants = Table(
     Column("discount_bp", Integer, nullable=False, server_default="0"),  # on every invoice
     Column("webhook_url", String(2000), nullable=True),  # alerts are POSTed here
     Column("webhook_secret", String(64), nullable=True),  # HMAC-SHA256 signing secret
+    Column("trial_ends_at", DateTime(timezone=True), nullable=True),  # usage before is free
+)
+
+# which plan version a tenant was on from when: invoices prorate across the changes
+tenant_plans = Table(
+    "tenant_plans",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("plan_id", Integer, ForeignKey("plans.id"), nullable=False),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
 )
 
 api_keys = Table(
