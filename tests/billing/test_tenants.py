@@ -41,12 +41,9 @@ def test_suspension_takes_effect_at_once_and_is_reversible(ws, trained):
         env=env,
     )
     assert r.exit_code == 0, r.output
-    assert json.loads(r.output) == {
-        "name": "acme",
-        "plan": "eur",
-        "status": "trial",
-        "currency": "EUR",
-    }
+    out = json.loads(r.output)
+    assert out.pop("trial_ends_at") > "2026"  # the default 14-day trial
+    assert out == {"name": "acme", "plan": "eur", "status": "trial", "currency": "EUR"}
     key, _ = billing.create_key(ws.store, "acme")
     url = "/v1/scenarios/reviews/predict"
     with TestClient(create_app(ws.settings, ws.store)) as c:

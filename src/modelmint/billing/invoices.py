@@ -31,6 +31,9 @@ EXPORT_FIELDS = (
     "scenario",
     "unit_type",
     "quantity",
+    "line_kind",
+    "included_units",
+    "billable_units",
     "unit_price_per_1k",
     "line_amount",
     "subtotal",
@@ -234,7 +237,12 @@ def export_rows(inv: dict[str, Any], tenant: dict[str, Any]) -> list[dict[str, A
             "scenario": line.get("scenario", ""),
             "unit_type": line.get("unit_type", ""),
             "quantity": line.get("quantity", ""),
-            "unit_price_per_1k": line.get("unit_price_per_1k", ""),
+            "line_kind": line.get("kind", "credit" if p["kind"] == "credit_note" else "usage"),
+            "included_units": line.get("included_units", ""),
+            "billable_units": line.get("billable_units", ""),
+            "unit_price_per_1k": line.get(
+                "unit_price_per_1k", "tiered" if line.get("tiered") else ""
+            ),
             "line_amount": line["amount"],
             "subtotal": p["subtotal"],
             "discount": p["discount"],
@@ -267,6 +275,10 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def _units(n: Any) -> str:
+    return f"{n:,}" if isinstance(n, int) else ""
+
+
 def to_html(inv: dict[str, Any], tenant: dict[str, Any]) -> str:
     """A printable invoice (A4, no external assets)."""
     p = public(inv, tenant["name"])
@@ -274,12 +286,13 @@ def to_html(inv: dict[str, Any], tenant: dict[str, Any]) -> str:
     title = "Credit note" if p["kind"] == "credit_note" else "Invoice"
     rows = (
         "".join(
-            f"<tr><td>{e(str(line['description']))}</td><td class=n>{e(str(line.get('quantity', '')))}"
-            f"</td><td class=n>{e(str(line.get('unit_price_per_1k', '')))}</td>"
+            f"<tr><td>{e(str(line['description']))}</td><td class=n>{_units(line.get('quantity'))}"
+            f"</td><td class=n>{_units(line.get('included_units') or None)}</td>"
+            f"<td class=n>{e(str(line.get('unit_price_per_1k', 'see tiers' if line.get('tiered') else '')))}</td>"
             f"<td class=n>{e(line['amount'])}</td></tr>"
             for line in p["lines"]
         )
-        or "<tr><td colspan=4>No usage in this period.</td></tr>"
+        or "<tr><td colspan=5>No usage in this period.</td></tr>"
     )
     refers = f"<p>Credits invoice {e(p['refers_to'])}.</p>" if p["refers_to"] else ""
     issued = f"issued {p['issued_at'][:10]}" if p["issued_at"] else "draft, not issued"
@@ -302,13 +315,13 @@ td.n, th.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
 <p class="meta">Billed to <b>{e(p["tenant"])}</b> {contact}<br>
 Period {e(p["period"])} · {e(issued)} · {e(p["currency"])}</p>
 {refers}
-<table><thead><tr><th>Item</th><th class=n>Units</th><th class=n>Price per 1,000</th>
-<th class=n>Amount</th></tr></thead><tbody>{rows}</tbody>
+<table><thead><tr><th>Item</th><th class=n>Units</th><th class=n>Included</th>
+<th class=n>Price per 1,000</th><th class=n>Amount</th></tr></thead><tbody>{rows}</tbody>
 <tbody class="totals">
-<tr><td colspan=3 class=n>Subtotal</td><td class=n>{e(p["subtotal"])}</td></tr>
-<tr><td colspan=3 class=n>Discount</td><td class=n>{e(discount)}</td></tr>
-<tr><td colspan=3 class=n>Tax ({e(p["tax_rate_percent"])}%)</td><td class=n>{e(p["tax"])}</td></tr>
-<tr class="grand"><td colspan=3 class=n>Total {e(p["currency"])}</td>
+<tr><td colspan=4 class=n>Subtotal</td><td class=n>{e(p["subtotal"])}</td></tr>
+<tr><td colspan=4 class=n>Discount</td><td class=n>{e(discount)}</td></tr>
+<tr><td colspan=4 class=n>Tax ({e(p["tax_rate_percent"])}%)</td><td class=n>{e(p["tax"])}</td></tr>
+<tr class="grand"><td colspan=4 class=n>Total {e(p["currency"])}</td>
 <td class=n>{e(p["total"])}</td></tr></tbody></table>
 <p class="meta">{e(p["note"] or "")}</p>
 </body></html>

@@ -121,29 +121,14 @@ def _load_test(
 def _show_invoice(ws: Any, home: Path, tax_rate: str) -> None:
     """acme's invoice for this month, as a draft: the month is still open."""
     from modelmint.billing import invoices
+    from modelmint.cli.invoices import print_invoice
 
     draft = invoices.draft_invoice(ws.store, "acme", tax_rate=tax_rate)
     p = invoices.public(draft, "acme")
     page = home / "reports" / f"invoice-acme-{p['period']}-draft.html"
     page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text(invoices.to_html(draft, ws.store.billing.tenant("acme")), encoding="utf-8")
-    rows = [
-        [line["description"], line["quantity"], line["unit_price_per_1k"], line["amount"]]
-        for line in p["lines"]
-    ]
-    rows += [
-        ["subtotal", "", "", p["subtotal"]],
-        ["discount", "", "", f"-{p['discount']}" if p["discount"] != "0.00" else "0.00"],
-        [f"tax {p['tax_rate_percent']}%", "", "", p["tax"]],
-        [f"total {p['currency']}", "", "", p["total"]],
-    ]
-    console.print(
-        table(
-            f"acme's invoice for {p['period']} (draft: the month is still open)",
-            ["item", "units", "price per 1k", "amount"],
-            rows,
-        )
-    )
+    print_invoice(p, f"acme's invoice for {p['period']} (draft: the month is still open)")
     console.print(
         f"printable: {page}\nIssue it once the month is over: "
         f"[bold]modelmint --home {home} invoices close --period {p['period']}[/]"
@@ -301,13 +286,23 @@ def demo(
 
     # 4. serve -------------------------------------------------------------------------------
     _step(4, "Serve")
-    billing.create_plan(
-        ws.store, "starter", price_per_1k="2.00", quota=100_000, currency=settings.currency
+    # a subscription: 5.00 a month with 200 calls included, then 2.00 per 1,000 calls and
+    # 5.00 per 1,000 explanations; this month's fee is prorated from today
+    plan = billing.create_plan(
+        ws.store,
+        "starter",
+        fee="5.00",
+        included=200,
+        price_per_1k="2.00",
+        prices=["*:explain=5.00"],
+        quota=100_000,
+        currency=settings.currency,
     )
     billing.create_tenant(ws.store, "acme", plan="starter")
     key, key_rec = billing.create_key(ws.store, "acme", name="demo")
     console.print(
-        "plan [bold]starter[/]: 2.00 USD per 1,000 calls, 100,000 calls/month · tenant [bold]acme[/]"
+        f"plan [bold]starter[/]: {billing.Pricing.of(plan).describe()}, 100,000 calls/month · "
+        "tenant [bold]acme[/]"
     )
     console.print(f"API key for acme (shown once, stored as a SHA-256 hash): [bold]{key}[/]")
     port = _free_port()

@@ -123,28 +123,36 @@ def show(
     if as_json:
         print_json(p)
         return
-    _print(p)
+    print_invoice(p)
 
 
-def _print(p: dict) -> None:
+def print_invoice(p: dict, title: str | None = None) -> None:
+    """An invoice (public shape) as a table: lines, then the totals."""
     console.print(
         table(
-            f"{p['kind'].replace('_', ' ')} {p['number']} · {p['tenant']} · {p['period']}",
-            ["item", "units", "price per 1k", "amount"],
+            title or f"{p['kind'].replace('_', ' ')} {p['number']} · {p['tenant']} · {p['period']}",
+            ["item", "units", "included", "price per 1k", "amount"],
             [
                 [
                     line["description"],
-                    line.get("quantity", ""),
-                    line.get("unit_price_per_1k", ""),
+                    f"{line['quantity']:,}" if "quantity" in line else "",
+                    f"{line['included_units']:,}" if line.get("included_units") else "",
+                    line.get("unit_price_per_1k", "tiered" if line.get("tiered") else ""),
                     line["amount"],
                 ]
                 for line in p["lines"]
             ]
             + [
-                ["subtotal", "", "", p["subtotal"]],
-                ["discount", "", "", f"-{p['discount']}" if p["discount"] != "0.00" else "0.00"],
-                [f"tax {p['tax_rate_percent']}%", "", "", p["tax"]],
-                [f"total {p['currency']}", "", "", p["total"]],
+                ["subtotal", "", "", "", p["subtotal"]],
+                [
+                    "discount",
+                    "",
+                    "",
+                    "",
+                    f"-{p['discount']}" if p["discount"] != "0.00" else "0.00",
+                ],
+                [f"tax {p['tax_rate_percent']}%", "", "", "", p["tax"]],
+                [f"total {p['currency']}", "", "", "", p["total"]],
             ],
         )
     )
@@ -169,7 +177,7 @@ def preview(
     if as_json:
         print_json(p)
         return
-    _print(p)
+    print_invoice(p)
 
 
 @app.command("credit")
