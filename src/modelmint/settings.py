@@ -96,6 +96,12 @@ class Settings(BaseSettings):
         description="How often each server process looks for promotions and rollbacks made "
         "elsewhere (it warms the new version, then switches).",
     )
+    key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a server process keeps an API key's caller (plan, limits) before "
+        "reading it again; revocation and suspension still act at once (0: read every request).",
+    )
     worker_poll_seconds: float = Field(
         default=2.0, gt=0, description="How often `modelmint worker` looks for queued jobs."
     )

@@ -111,8 +111,14 @@ def test_subscription_included_units_go_to_the_dearest_usage_first(ws):
     ]
     assert inv["subtotal_micros"] == 49_500_000
     # a budget buys the included units plus what it pays for at the dearest price
-    billing.create_plan(ws.store, "capped", included=1000, price_per_1k="1", budget="2.00",
-                        prices=["*:explain=4.00"])  # fmt: skip
+    billing.create_plan(
+        ws.store,
+        "capped",
+        included=1000,
+        price_per_1k="1",
+        budget="2.00",
+        prices=["*:explain=4.00"],
+    )
     billing.create_tenant(ws.store, "cap", plan="capped")
     key, _ = billing.create_key(ws.store, "cap")
     caller = billing.authenticate(ws.store, f"Bearer {key}")
@@ -133,8 +139,11 @@ def test_tiers(ws, mode, expected):
     _use(ws, "acme", "reviews", 200)
     _use(ws, "acme", "tickets", 150)
     inv = _invoice(ws, "acme")
-    tiers = [(line["description"].split(":")[0], line["amount_micros"]) for line in inv["lines"]
-             if line["kind"] == "tier"]  # fmt: skip
+    tiers = [
+        (line["description"].split(":")[0], line["amount_micros"])
+        for line in inv["lines"]
+        if line["kind"] == "tier"
+    ]
     assert tiers == expected
     usage = [line for line in inv["lines"] if line["kind"] == "usage"]
     assert all(line["tiered"] and line["amount_micros"] == 0 for line in usage)
@@ -234,13 +243,29 @@ def test_plan_cli_and_admin_api(ws, capsys, monkeypatch):
         assert rc == code, f"exit {rc}\nstdout: {out.out}\nstderr: {out.err}"
         return out.out + out.err
 
-    out = json.loads(cli("plans", "create", "pro", "--fee", "49", "--included", "100000",
-                         "--price-per-1k", "1.00", "--price", "*:explain=3", "--trial-days",
-                         "7", "--json"))  # fmt: skip
+    out = json.loads(
+        cli(
+            "plans",
+            "create",
+            "pro",
+            "--fee",
+            "49",
+            "--included",
+            "100000",
+            "--price-per-1k",
+            "1.00",
+            "--price",
+            "*:explain=3",
+            "--trial-days",
+            "7",
+            "--json",
+        )
+    )
     assert out["fee"] == "49.00" and out["prices"] == {"*:explain": "3.00"}
     assert out["trial_days"] == 7 and out["version"] == 1
-    cli("plans", "create", "vol", "--tier", "100000=2", "--tier", "inf=1.5", "--tier-mode",
-        "volume")  # fmt: skip
+    cli(
+        "plans", "create", "vol", "--tier", "100000=2", "--tier", "inf=1.5", "--tier-mode", "volume"
+    )
     assert "price" in cli("plans", "create", "none", code=2)
     out = json.loads(
         cli("plans", "update", "pro", "--fee", "59", "--unset", "trial_days", "--json")
@@ -259,17 +284,25 @@ def test_plan_cli_and_admin_api(ws, capsys, monkeypatch):
     settings = ws.settings.model_copy(update={"admin_token": SecretStr("s")})
     admin = {"Authorization": "Bearer s"}
     with TestClient(create_app(settings, ws.store)) as c:
-        r = c.post("/v1/admin/plans/vol/versions", json={"tiers": ["10=3", "inf=2"],
-                   "move_tenants": True}, headers=admin)  # fmt: skip
+        r = c.post(
+            "/v1/admin/plans/vol/versions",
+            json={"tiers": ["10=3", "inf=2"], "move_tenants": True},
+            headers=admin,
+        )
         assert r.status_code == 201, r.text
         assert r.json()["version"] == 2 and r.json()["tenants_moved"] == ["acme", "beta"]
         r = c.post("/v1/admin/tenants/beta/plan", json={"plan": "pro"}, headers=admin)
         assert r.json() == {"ok": True, "tenant": "beta", "plan": "pro", "version": 2}
         bad = c.post("/v1/admin/plans/vol/versions", json={"tiers": ["5=1"]}, headers=admin)
         assert bad.status_code == 400 and "open-ended" in bad.json()["error"]
-        assert c.post("/v1/admin/tenants/beta/plan", json={"plan": "gold"},
-                      headers=admin).status_code == 404  # fmt: skip
+        assert (
+            c.post("/v1/admin/tenants/beta/plan", json={"plan": "gold"}, headers=admin).status_code
+            == 404
+        )
         plans = c.get("/v1/admin/plans?all_versions=true", headers=admin).json()["plans"]
         assert {(p["name"], p["version"]) for p in plans} == {
-            ("pro", 1), ("pro", 2), ("vol", 1), ("vol", 2),
-        }  # fmt: skip
+            ("pro", 1),
+            ("pro", 2),
+            ("vol", 1),
+            ("vol", 2),
+        }

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -468,6 +469,7 @@ class Caller:
     budget_micros: int | None = None
     # what the budget buys: included units + budget at the plan's dearest unit price
     budget_units: int | None = None
+    plan_id: int | None = None  # the plan version (a cached caller is re-checked against it)
 
     @property
     def unit_cap(self) -> int | None:
@@ -532,7 +534,44 @@ def authenticate(store: Store, authorization: str | None) -> Caller:
         max_concurrent=rec["max_concurrent"],
         budget_micros=rec["budget_micros"],
         budget_units=usage_cap(Pricing.of(rec), None, rec["budget_micros"]),
+        plan_id=rec["plan_id"],
     )
+
+
+class KeyCache:
+    """Callers by key hash, for predict's hot path: a key is read from the database at most
+    once per ``ttl`` seconds per process. Revocation, expiry and suspension still take effect
+    at once: the metering transaction re-checks every cached key (`record_requests` with
+    ``plan_id``), so a request whose key was revoked meanwhile is refused and not metered. Plan
+    changes reach the limits within ``ttl``; quotas see them at once (a changed plan makes the
+    metering transaction answer "stale", and the request is re-authenticated). Unknown keys
+    are never cached."""
+
+    def __init__(self, store: Store, ttl: float = 5.0, size: int = 10_000) -> None:
+        self.store, self.ttl, self.size = store, ttl, size
+        self._callers: dict[str, tuple[float, Caller]] = {}
+
+    def cached(self, authorization: str | None) -> Caller | None:
+        """The cached caller for this header, or None (no I/O)."""
+        if not authorization or self.ttl <= 0:
+            return None
+        hit = self._callers.get(hash_key(authorization))
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def authenticate(self, authorization: str | None) -> Caller:
+        """From the database (errors as `authenticate`), then cached."""
+        caller = authenticate(self.store, authorization)
+        if self.ttl > 0:
+            if len(self._callers) >= self.size:
+                self._callers.clear()
+            assert authorization is not None
+            self._callers[hash_key(authorization)] = (time.monotonic() + self.ttl, caller)
+        return caller
+
+    def drop(self, authorization: str | None) -> None:
+        self._callers.pop(hash_key(authorization or ""), None)
 
 
 def quota_error(caller: Caller, used: int, asked: int) -> RateLimited:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelmint import __version__, billing, feedback, registry
 from modelmint.billing import alerts, invoices
+from modelmint.billing.metering import GroupCommit
 from modelmint.data.redact import redact
 from modelmint.errors import (
     Conflict,
@@ -223,7 +224,17 @@ def _is_utf8(text: str) -> bool:
         return False
 
 
+async def _cached_caller(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> billing.Caller:
+    """Predict's caller: from the process's key cache when fresh. Safe for revocation: the
+    metering transaction re-checks the key (see `billing.KeyCache`)."""
+    keys: billing.KeyCache = request.app.state.keys
+    return keys.cached(authorization) or await run_in_threadpool(keys.authenticate, authorization)
+
+
 Caller = Annotated[billing.Caller, Depends(_caller)]
+CachedCaller = Annotated[billing.Caller, Depends(_cached_caller)]
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
@@ -239,6 +250,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         on_error=settings.rate_limit_on_redis_error,
     )
     exhausted: set[tuple[int, str]] = set()  # (tenant, period) seen at its quota here
+    meter = GroupCommit(store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -251,6 +263,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         finally:
             stop.set()
             pool.close()
+            meter.close()
 
     app = FastAPI(
         title="ModelMint API",
@@ -262,6 +275,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.pool = pool
     app.state.metrics = metrics
+    app.state.keys = billing.KeyCache(store, ttl=settings.key_cache_seconds)
     app.state.warm = {}
     error_handlers.install(app)
 
@@ -304,7 +318,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         tags=["predict"],
     )
     async def predict(
-        scenario: str, body: PredictRequest, who: Caller, request: Request
+        scenario: str, body: PredictRequest, who: CachedCaller, request: Request
     ) -> JSONResponse:
         started = time.perf_counter()
         n = len(body.inputs)
@@ -348,8 +362,12 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             # the metering write below is the exact check; this read only spares the model's
             # work for a tenant this process has already seen at its quota
             used = await run_in_threadpool(store.billing.units_used, who.tenant_id, period)
-            if used + n > who.unit_cap:
-                raise billing.quota_error(who, used, n)
+            if used + n > who.unit_cap:  # the plan may have changed since the key was cached
+                auth = request.headers.get("authorization")
+                request.app.state.keys.drop(auth)
+                who = await run_in_threadpool(request.app.state.keys.authenticate, auth)
+                if who.unit_cap is not None and used + n > who.unit_cap:
+                    raise billing.quota_error(who, used, n)
             exhausted.discard((who.tenant_id, period))
         serving = pool.current(scenario) or await run_in_threadpool(pool.production, scenario)
         model = serving.model
@@ -407,30 +425,44 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             ],
             "model": serving.ref,
         }
-        try:
-            ok = await run_in_threadpool(
-                lambda: store.billing.record_request(
-                    request_id=request_id,
-                    tenant_id=who.tenant_id,
-                    key_id=who.key_id,
-                    scenario=scenario,
-                    period=period,
-                    quota=who.unit_cap,
-                    prediction_rows=rows,
-                    unit_type="explain" if body.explain else "predict",
-                    live=who.live,
-                    idempotency=(*idem, json.dumps(response)) if idem else None,
-                    alert_levels=alerts.levels(who) if who.live else (),
+        auth = request.headers.get("authorization")
+        for _ in range(3):
+            # group commit: answered only once this request's usage is committed
+            outcome = await asyncio.wrap_future(
+                meter.submit(
+                    dict(
+                        request_id=request_id,
+                        tenant_id=who.tenant_id,
+                        key_id=who.key_id,
+                        plan_id=who.plan_id,
+                        scenario=scenario,
+                        period=period,
+                        quota=who.unit_cap,
+                        prediction_rows=rows,
+                        unit_type="explain" if body.explain else "predict",
+                        live=who.live,
+                        idempotency=(*idem, json.dumps(response)) if idem else None,
+                        alert_levels=alerts.levels(who) if who.live else (),
+                    )
                 )
             )
-        except Conflict:  # the same key won a race with this request: its response stands
-            assert idem is not None
+            if outcome not in ("revoked", "expired", "suspended", "stale"):
+                break
+            # the key changed since it was cached: read it again (this raises the 401 or 403
+            # of a revoked, expired or suspended key) and meter under its current plan
+            keys: billing.KeyCache = request.app.state.keys
+            keys.drop(auth)
+            who = await run_in_threadpool(keys.authenticate, auth)
+        else:
+            raise ServiceUnavailable("the API key's plan kept changing; retry the request")
+        if outcome == "conflict":  # the same key won a race with this request: its response
+            assert idem is not None  # stands
             stored = await run_in_threadpool(
                 store.billing.idempotent_response, who.tenant_id, idem[0]
             )
             assert stored is not None
             return _replay(stored, idem)
-        if not ok:
+        if outcome == "over_quota":
             exhausted.add((who.tenant_id, period))
             used = await run_in_threadpool(store.billing.units_used, who.tenant_id, period)
             raise billing.quota_error(who, used, n)

@@ -15,19 +15,31 @@ from modelmint.store import tables as t
 from modelmint.store.db import Database, as_utc, new_id, utcnow
 
 
-class _OverQuota(Exception):
-    """Raised inside a metering transaction to roll it back."""
+def _upsert(dialect: str, table: Any) -> Any:
+    """The dialect's INSERT that supports ON CONFLICT (PostgreSQL, SQLite)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 def _insert_ignore(dialect: str, table: Any) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING for the dialect in use."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+    return _upsert(dialect, table).on_conflict_do_nothing()
 
-        return pg_insert(table).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(table).on_conflict_do_nothing()
+def _key_state(key: dict[str, Any] | None, plan_id: int, now: datetime) -> str:
+    """A cached caller's key as the metering transaction sees it."""
+    if key is None or key["revoked_at"] is not None:
+        return "revoked"
+    if key["expires_at"] is not None and as_utc(key["expires_at"]) <= now:
+        return "expired"
+    if key["status"] == "suspended":
+        return "suspended"
+    return "ok" if key["plan_id"] == plan_id else "stale"
 
 
 def _row(r: Row[Any] | None) -> dict[str, Any] | None:
@@ -505,6 +517,7 @@ class BillingRepo:
                     t.tenants.c.id.label("tenant_id"),
                     t.tenants.c.name.label("tenant"),
                     t.tenants.c.status.label("tenant_status"),
+                    t.tenants.c.plan_id,
                     t.plans.c.name.label("plan"),
                     t.plans.c.currency,
                     t.plans.c.price_per_1k_micros,
@@ -545,55 +558,203 @@ class BillingRepo:
         idempotency: tuple[str, str, str] | None = None,
         alert_levels: Sequence[tuple[str, int, int, int]] = (),
     ) -> bool:
-        """Write the predictions and their usage row in ONE transaction, after an atomic,
-        conditional quota increment. Returns False (and writes nothing) when over quota.
-        Test traffic (``live=False``) is recorded apart: no quota, never billed.
+        """Meter one request in its own transaction (see `record_requests`): True when
+        recorded, False (nothing written) when over quota; Conflict when its idempotency key
+        was stored meanwhile (the caller replays the stored response)."""
+        [outcome] = self.record_requests(
+            [
+                dict(
+                    request_id=request_id,
+                    tenant_id=tenant_id,
+                    key_id=key_id,
+                    scenario=scenario,
+                    period=period,
+                    quota=quota,
+                    prediction_rows=prediction_rows,
+                    unit_type=unit_type,
+                    live=live,
+                    idempotency=idempotency,
+                    alert_levels=alert_levels,
+                )
+            ]
+        )
+        if outcome == "conflict":
+            assert idempotency is not None
+            raise Conflict(f"idempotency key '{idempotency[0]}' was used meanwhile")
+        return outcome == "ok"
 
-        ``idempotency`` = (key, request hash, response JSON) is stored in the same transaction;
-        if the key was stored meanwhile, nothing is written and Conflict is raised (the caller
-        replays the stored response).
+    def record_requests(self, batch: Sequence[dict[str, Any]]) -> list[str]:
+        """Meter a batch of requests in ONE transaction (group commit), each exactly as if
+        alone, in order: "ok" (its prediction-log rows and usage row written), "over_quota" or
+        "conflict" (nothing of it written).
 
-        ``alert_levels`` = (kind, threshold %, level in units, cap in units): a level this call
-        crosses (counter before < level <= after) gets its alert row in the same transaction,
-        so each fires exactly once whatever the number of server processes."""
-        units = len(prediction_rows)
+        Each item has the keywords of `record_request`. Live traffic takes its units from the
+        tenant's period counter, read under a row lock (PostgreSQL ``FOR UPDATE``; SQLite's
+        write lock), and a request that would cross its ``quota`` is refused whole; the
+        counter is written once per tenant. Test traffic (``live=False``) is recorded apart: no
+        quota, never billed. ``idempotency`` = (key, request hash, response JSON) is inserted
+        if absent; present means "conflict". ``alert_levels`` = (kind, threshold %, level,
+        cap): a level a request crosses gets its alert row, so each fires exactly once whatever
+        the number of server processes.
+
+        ``plan_id``, when given, says the caller was authenticated from a cache holding that
+        plan: the key is checked again here, inside the transaction, and a key revoked, expired
+        or suspended since gives "revoked", "expired" or "suspended", and a plan changed since
+        gives "stale" (nothing of the request written in each case)."""
         now = utcnow()
-        try:
-            with self.db.write() as c:
-                if idempotency is not None:
-                    key, digest, response = idempotency
+        outcomes: list[str] = []
+        with self.db.write() as c:
+            keys = self._key_states(c, {r["key_id"] for r in batch if r.get("plan_id") is not None})
+            # lock the counters in one order, so concurrent batches cannot deadlock
+            groups = sorted({(r["tenant_id"], r["period"]) for r in batch if r.get("live", True)})
+            before = {g: self._lock_counter(c, *g) for g in groups}
+            used = dict(before)
+            ok: list[dict[str, Any]] = []
+            for r in batch:
+                units = len(r["prediction_rows"])
+                live = r.get("live", True)
+                group = (r["tenant_id"], r["period"])
+                if r.get("plan_id") is not None:
+                    state = _key_state(keys.get(r["key_id"]), r["plan_id"], now)
+                    if state != "ok":
+                        outcomes.append(state)
+                        continue
+                quota = r.get("quota")
+                if live and quota is not None and used[group] + units > quota:
+                    outcomes.append("over_quota")
+                    continue
+                idem = r.get("idempotency")
+                if idem is not None and not self._claim_idempotency(c, r["tenant_id"], idem, now):
+                    outcomes.append("conflict")
+                    continue
+                if live:
+                    after = used[group] + units
+                    for kind, threshold, level, cap in r.get("alert_levels") or ():
+                        if used[group] < level <= after:
+                            self._alert(c, group, kind, threshold, after, cap, now)
+                    used[group] = after
+                outcomes.append("ok")
+                ok.append(r)
+            for (tenant_id, period), units in used.items():
+                if units != before[(tenant_id, period)]:
                     c.execute(
-                        insert(t.idempotency_keys).values(
-                            tenant_id=tenant_id,
-                            key=key,
-                            request_hash=digest,
-                            response=response,
-                            created_at=now,
+                        update(t.quota_counters)
+                        .where(
+                            t.quota_counters.c.tenant_id == tenant_id,
+                            t.quota_counters.c.period == period,
                         )
+                        .values(units=units)
                     )
-                if not self._meter(
-                    c,
-                    request_id,
-                    tenant_id,
-                    key_id,
-                    scenario,
-                    period,
-                    quota,
-                    prediction_rows,
-                    unit_type,
-                    now,
-                    live,
-                    units,
-                    alert_levels,
-                ):
-                    raise _OverQuota  # rolls the idempotency row back too
-        except _OverQuota:
-            return False
-        except IntegrityError as exc:
-            if idempotency is None:
-                raise
-            raise Conflict(f"idempotency key '{idempotency[0]}' was used meanwhile") from exc
-        return True
+            self._insert_requests(c, ok, now)
+        return outcomes
+
+    @staticmethod
+    def _key_states(c: Any, key_ids: set[str]) -> dict[str, dict[str, Any]]:
+        if not key_ids:
+            return {}
+        ids = sorted(key_ids)
+        q = (
+            select(
+                t.api_keys.c.id,
+                t.api_keys.c.revoked_at,
+                t.api_keys.c.expires_at,
+                t.tenants.c.status,
+                t.tenants.c.plan_id,
+            )
+            .join(t.tenants, t.tenants.c.id == t.api_keys.c.tenant_id)
+            # one key (most batches) without IN's expanding parameters
+            .where(t.api_keys.c.id == ids[0] if len(ids) == 1 else t.api_keys.c.id.in_(ids))
+        )
+        return {r["id"]: r for r in _rows(c.execute(q))}
+
+    def _lock_counter(self, c: Any, tenant_id: int, period: str) -> int:
+        """The period's counter (created if absent), locked until the transaction ends: one
+        upsert whose no-op update takes the row lock (PostgreSQL) inside SQLite's write lock."""
+        ins = _upsert(self.db.dialect, t.quota_counters).values(
+            tenant_id=tenant_id, period=period, units=0
+        )
+        q = ins.on_conflict_do_update(
+            index_elements=["tenant_id", "period"], set_={"units": t.quota_counters.c.units}
+        ).returning(t.quota_counters.c.units)
+        return int(c.execute(q).scalar_one())
+
+    def _claim_idempotency(
+        self, c: Any, tenant_id: int, idem: tuple[str, str, str], now: datetime
+    ) -> bool:
+        key, digest, response = idem
+        q = _insert_ignore(self.db.dialect, t.idempotency_keys).values(
+            tenant_id=tenant_id, key=key, request_hash=digest, response=response, created_at=now
+        )
+        # a row comes back only when inserted (rowcount is -1 with psycopg's RETURNING)
+        return c.execute(q.returning(t.idempotency_keys.c.key)).first() is not None
+
+    def _alert(
+        self,
+        c: Any,
+        group: tuple[int, str],
+        kind: str,
+        threshold: int,
+        used: int,
+        cap: int,
+        now: datetime,
+    ) -> None:
+        c.execute(
+            _insert_ignore(self.db.dialect, t.alerts).values(
+                id=new_id(),
+                tenant_id=group[0],
+                period=group[1],
+                kind=kind,
+                threshold=threshold,
+                used_units=used,
+                cap_units=cap,
+                created_at=now,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+            )
+        )
+
+    @staticmethod
+    def _insert_requests(c: Any, batch: Sequence[dict[str, Any]], now: datetime) -> None:
+        """The prediction-log rows and the usage row of each request (one statement each for
+        the whole batch)."""
+        if not batch:
+            return
+        rows = [row for r in batch for row in r["prediction_rows"]]
+        if rows:
+            c.execute(
+                insert(t.predictions),
+                [
+                    dict(
+                        request_id=r["request_id"],
+                        tenant_id=r["tenant_id"],
+                        key_id=r["key_id"],
+                        scenario=r["scenario"],
+                        created_at=now,
+                        **row,
+                    )
+                    for r in batch
+                    for row in r["prediction_rows"]
+                ],
+            )
+        c.execute(
+            insert(t.usage),
+            [
+                dict(
+                    id=new_id(),
+                    request_id=r["request_id"],
+                    tenant_id=r["tenant_id"],
+                    key_id=r["key_id"],
+                    scenario=r["scenario"],
+                    unit_type=r.get("unit_type", "predict"),
+                    units=len(r["prediction_rows"]),
+                    period=r["period"],
+                    created_at=now,
+                    live=r.get("live", True),
+                )
+                for r in batch
+            ],
+        )
 
     def usage_by_day(self, period: str, tenant_id: int) -> list[dict[str, Any]]:
         """Live units and requests per UTC day, scenario and unit type in a period."""
@@ -635,137 +796,6 @@ class BillingRepo:
                     )
                 ).first()
             )
-
-    def _meter(
-        self,
-        c: Any,
-        request_id: str,
-        tenant_id: int,
-        key_id: str,
-        scenario: str,
-        period: str,
-        quota: int | None,
-        prediction_rows: Sequence[dict[str, Any]],
-        unit_type: str,
-        now: datetime,
-        live: bool,
-        units: int,
-        alert_levels: Sequence[tuple[str, int, int, int]] = (),
-    ) -> bool:
-        """Quota increment (live traffic) and the request's rows; False when over quota."""
-        if live and not self._count(c, tenant_id, period, quota, units, now, alert_levels):
-            return False
-        self._insert_request(
-            c,
-            request_id,
-            tenant_id,
-            key_id,
-            scenario,
-            period,
-            prediction_rows,
-            unit_type,
-            now,
-            live=live,
-        )
-        return True
-
-    def _count(
-        self,
-        c: Any,
-        tenant_id: int,
-        period: str,
-        quota: int | None,
-        units: int,
-        now: datetime,
-        alert_levels: Sequence[tuple[str, int, int, int]],
-    ) -> bool:
-        """The conditional quota increment, and the alerts whose level it crosses."""
-        # create the period's counter if absent; concurrent creators do not collide
-        c.execute(
-            _insert_ignore(self.db.dialect, t.quota_counters).values(
-                tenant_id=tenant_id, period=period, units=0
-            )
-        )
-        cond = and_(t.quota_counters.c.tenant_id == tenant_id, t.quota_counters.c.period == period)
-        if quota is not None:
-            cond = and_(cond, t.quota_counters.c.units + units <= quota)
-        res = c.execute(
-            update(t.quota_counters).where(cond).values(units=t.quota_counters.c.units + units)
-        )
-        if res.rowcount != 1:
-            return False
-        if alert_levels:
-            after = int(
-                c.execute(
-                    select(t.quota_counters.c.units).where(
-                        t.quota_counters.c.tenant_id == tenant_id,
-                        t.quota_counters.c.period == period,
-                    )
-                ).scalar()
-                or 0
-            )
-            for kind, threshold, level, cap in alert_levels:
-                if after - units < level <= after:
-                    c.execute(
-                        _insert_ignore(self.db.dialect, t.alerts).values(
-                            id=new_id(),
-                            tenant_id=tenant_id,
-                            period=period,
-                            kind=kind,
-                            threshold=threshold,
-                            used_units=after,
-                            cap_units=cap,
-                            created_at=now,
-                            status="pending",
-                            attempts=0,
-                            next_attempt_at=now,
-                        )
-                    )
-        return True
-
-    @staticmethod
-    def _insert_request(
-        c: Any,
-        request_id: str,
-        tenant_id: int,
-        key_id: str,
-        scenario: str,
-        period: str,
-        prediction_rows: Sequence[dict[str, Any]],
-        unit_type: str,
-        now: datetime,
-        *,
-        live: bool,
-    ) -> None:
-        """The prediction log rows and the usage row of one request (inside a transaction)."""
-        c.execute(
-            insert(t.predictions),
-            [
-                dict(
-                    request_id=request_id,
-                    tenant_id=tenant_id,
-                    key_id=key_id,
-                    scenario=scenario,
-                    created_at=now,
-                    **row,
-                )
-                for row in prediction_rows
-            ],
-        )
-        c.execute(
-            insert(t.usage).values(
-                id=new_id(),
-                request_id=request_id,
-                tenant_id=tenant_id,
-                key_id=key_id,
-                scenario=scenario,
-                unit_type=unit_type,
-                units=len(prediction_rows),
-                period=period,
-                created_at=now,
-                live=live,
-            )
-        )
 
     def units_used(self, tenant_id: int, period: str) -> int:
         with self.db.read() as c:
