@@ -19,8 +19,9 @@ What runs (see BENCHMARKS.md, B2):
     no limits and the metering transaction replaced by a no-op;
   - hello: benchmarks/peers/hello.py, a bare ASGI app under uvicorn (the HTTP floor).
 - load: `wrk -t1` (benchmarks/loadgen.py) with one row per request; c=1 for the latency added
-  (p50/p99), c=64 for throughput; 1 server process, then 2 (the machine's cores). With
-  PostgreSQL and 2 processes the rate limits run in Redis (MODELMINT_REDIS_URL) when it answers.
+  (p50/p99), c=64 for throughput; 1 server process, then 2 (the machine's cores). With 2
+  processes the rate limits run in Redis (MODELMINT_REDIS_URL) when it answers, else in the
+  database.
 - after each ModelMint run: usage rows in the database vs the 2xx responses wrk counted (wrk
   stops with requests in flight, which the server still completes and records, so rows may
   exceed 2xx by at most the concurrency; B4 checks exactness with retries).
@@ -164,7 +165,7 @@ def usage_rows(home: Path, db_url: str | None) -> int:
 
 def systems(home: Path, db_url: str | None, workers: int, key: str, logs: Path) -> list[dict]:
     extra = {"MODELMINT_SERVE_THREADS": "1"}
-    if workers > 1 and db_url and redis_up():
+    if workers > 1 and redis_up():
         extra["MODELMINT_REDIS_URL"] = REDIS_URL
     env = env_for(home, db_url, extra)
     out = []

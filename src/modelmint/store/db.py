@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -16,6 +17,11 @@ from sqlalchemy.exc import OperationalError
 from ulid import ULID
 
 from modelmint.errors import ConfigError, ServiceUnavailable
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +86,35 @@ def _make_engine(url: str) -> Engine:
     )
 
 
+class _WriterLock:
+    """A thread lock plus, for a file database, an exclusive flock on ``<db>.writer-lock``
+    (POSIX; elsewhere the thread lock alone, and SQLite's busy timeout between processes)."""
+
+    def __init__(self, url: str) -> None:
+        self._thread = threading.Lock()
+        path = url.split("///", 1)[-1]
+        self._path = Path(path + ".writer-lock") if path and path != ":memory:" else None
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        self._thread.acquire()
+        if self._path is None or fcntl is None:
+            return
+        try:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except OSError:
+            self._path = None  # a filesystem without locks: SQLite's busy timeout decides
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._fd is not None and self._path is not None and fcntl is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread.release()
+
+
 class Database:
     """Owns the engine; hands out read and write transactions."""
 
@@ -90,9 +125,10 @@ class Database:
         self._migrated = False
         self._lock = threading.Lock()
         # SQLite has one writer at a time, and a writer that finds the lock taken sleeps in
-        # SQLite's busy handler in steps of up to 100 ms. In-process writers queue on this
-        # lock instead (woken the moment it is free); other processes still use busy_timeout.
-        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        # SQLite's busy handler in steps of up to 100 ms. Writers queue on this lock instead
+        # (woken the moment it is free): a thread lock in-process, and across server processes
+        # an flock on a file beside the database.
+        self._write_lock = _WriterLock(url) if self.dialect == "sqlite" else None
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Connection]:
