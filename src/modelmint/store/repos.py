@@ -5,9 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Row, and_, case, delete, func, insert, or_, select, true, update
+from sqlalchemy import (
+    Row,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from modelmint.errors import Conflict, NotFound
@@ -29,6 +42,73 @@ def _upsert(dialect: str, table: Any) -> Any:
 def _insert_ignore(dialect: str, table: Any) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING for the dialect in use."""
     return _upsert(dialect, table).on_conflict_do_nothing()
+
+
+def _metering_statements(dialect: str) -> SimpleNamespace:
+    """The metering transaction's statements, built once: SQLAlchemy memoises a statement's
+    cache key, so executing a prebuilt statement skips building and keying it per call."""
+    key = (
+        select(
+            t.api_keys.c.id,
+            t.api_keys.c.revoked_at,
+            t.api_keys.c.expires_at,
+            t.tenants.c.status,
+            t.tenants.c.plan_id,
+        )
+    ).join(t.tenants, t.tenants.c.id == t.api_keys.c.tenant_id)
+    counter = _upsert(dialect, t.quota_counters).values(
+        tenant_id=bindparam("tenant_id"), period=bindparam("period"), units=0
+    )
+    return SimpleNamespace(
+        key_one=key.where(t.api_keys.c.id == bindparam("key_id")),
+        key_many=key.where(t.api_keys.c.id.in_(bindparam("key_ids", expanding=True))),
+        lock_counter=counter.on_conflict_do_update(
+            index_elements=["tenant_id", "period"], set_={"units": t.quota_counters.c.units}
+        ).returning(t.quota_counters.c.units),
+        set_counter=update(t.quota_counters)
+        .where(
+            t.quota_counters.c.tenant_id == bindparam("b_tenant"),
+            t.quota_counters.c.period == bindparam("b_period"),
+        )
+        .values(units=bindparam("b_units")),
+        claim_idempotency=_insert_ignore(dialect, t.idempotency_keys).returning(
+            t.idempotency_keys.c.key
+        ),
+        key_by_hash=(
+            select(
+                t.api_keys.c.id.label("key_id"),
+                t.api_keys.c.key_hash,
+                t.api_keys.c.revoked_at,
+                t.api_keys.c.mode,
+                t.api_keys.c.scenarios,
+                t.api_keys.c.access,
+                t.api_keys.c.expires_at,
+                t.tenants.c.id.label("tenant_id"),
+                t.tenants.c.name.label("tenant"),
+                t.tenants.c.status.label("tenant_status"),
+                t.tenants.c.plan_id,
+                t.plans.c.name.label("plan"),
+                t.plans.c.currency,
+                t.plans.c.price_per_1k_micros,
+                t.plans.c.monthly_quota,
+                t.plans.c.rate_limit_rps,
+                t.plans.c.burst,
+                t.plans.c.tenant_rate_limit_rps,
+                t.plans.c.max_concurrent,
+                t.plans.c.budget_micros,
+                t.plans.c.prices,
+                t.plans.c.tiers,
+                t.plans.c.tier_mode,
+                t.plans.c.fee_micros,
+                t.plans.c.included_units,
+            )
+            .join(t.tenants, t.tenants.c.id == t.api_keys.c.tenant_id)
+            .join(t.plans, t.plans.c.id == t.tenants.c.plan_id)
+            .where(t.api_keys.c.key_hash == bindparam("key_hash"))
+        ),
+        insert_predictions=insert(t.predictions),
+        insert_usage=insert(t.usage),
+    )
 
 
 def _key_state(key: dict[str, Any] | None, plan_id: int, now: datetime) -> str:
@@ -259,6 +339,7 @@ class ModelRepo:
 class BillingRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._sql = _metering_statements(db.dialect)
 
     # plans -------------------------------------------------------------------------------
     def create_plan(self, **values: Any) -> dict[str, Any]:
@@ -505,39 +586,7 @@ class BillingRepo:
     def key_by_hash(self, key_hash: str) -> dict[str, Any] | None:
         """The key with its tenant and plan, or None."""
         with self.db.read() as c:
-            q = (
-                select(
-                    t.api_keys.c.id.label("key_id"),
-                    t.api_keys.c.key_hash,
-                    t.api_keys.c.revoked_at,
-                    t.api_keys.c.mode,
-                    t.api_keys.c.scenarios,
-                    t.api_keys.c.access,
-                    t.api_keys.c.expires_at,
-                    t.tenants.c.id.label("tenant_id"),
-                    t.tenants.c.name.label("tenant"),
-                    t.tenants.c.status.label("tenant_status"),
-                    t.tenants.c.plan_id,
-                    t.plans.c.name.label("plan"),
-                    t.plans.c.currency,
-                    t.plans.c.price_per_1k_micros,
-                    t.plans.c.monthly_quota,
-                    t.plans.c.rate_limit_rps,
-                    t.plans.c.burst,
-                    t.plans.c.tenant_rate_limit_rps,
-                    t.plans.c.max_concurrent,
-                    t.plans.c.budget_micros,
-                    t.plans.c.prices,
-                    t.plans.c.tiers,
-                    t.plans.c.tier_mode,
-                    t.plans.c.fee_micros,
-                    t.plans.c.included_units,
-                )
-                .join(t.tenants, t.tenants.c.id == t.api_keys.c.tenant_id)
-                .join(t.plans, t.plans.c.id == t.tenants.c.plan_id)
-                .where(t.api_keys.c.key_hash == key_hash)
-            )
-            row = _row(c.execute(q).first())
+            row = _row(c.execute(self._sql.key_by_hash, {"key_hash": key_hash}).first())
         if row is not None:
             row["expires_at"] = as_utc(row["expires_at"])
         return row
@@ -589,8 +638,8 @@ class BillingRepo:
         "conflict" (nothing of it written).
 
         Each item has the keywords of `record_request`. Live traffic takes its units from the
-        tenant's period counter, read under a row lock (PostgreSQL ``FOR UPDATE``; SQLite's
-        write lock), and a request that would cross its ``quota`` is refused whole; the
+        tenant's period counter, read under a row lock (an upsert in PostgreSQL; SQLite's write
+        lock), and a request that would cross its ``quota`` is refused whole; the
         counter is written once per tenant. Test traffic (``live=False``) is recorded apart: no
         quota, never billed. ``idempotency`` = (key, request hash, response JSON) is inserted
         if absent; present means "conflict". ``alert_levels`` = (kind, threshold %, level,
@@ -638,55 +687,39 @@ class BillingRepo:
             for (tenant_id, period), units in used.items():
                 if units != before[(tenant_id, period)]:
                     c.execute(
-                        update(t.quota_counters)
-                        .where(
-                            t.quota_counters.c.tenant_id == tenant_id,
-                            t.quota_counters.c.period == period,
-                        )
-                        .values(units=units)
+                        self._sql.set_counter,
+                        {"b_tenant": tenant_id, "b_period": period, "b_units": units},
                     )
             self._insert_requests(c, ok, now)
         return outcomes
 
-    @staticmethod
-    def _key_states(c: Any, key_ids: set[str]) -> dict[str, dict[str, Any]]:
+    def _key_states(self, c: Any, key_ids: set[str]) -> dict[str, dict[str, Any]]:
         if not key_ids:
             return {}
-        ids = sorted(key_ids)
-        q = (
-            select(
-                t.api_keys.c.id,
-                t.api_keys.c.revoked_at,
-                t.api_keys.c.expires_at,
-                t.tenants.c.status,
-                t.tenants.c.plan_id,
-            )
-            .join(t.tenants, t.tenants.c.id == t.api_keys.c.tenant_id)
-            # one key (most batches) without IN's expanding parameters
-            .where(t.api_keys.c.id == ids[0] if len(ids) == 1 else t.api_keys.c.id.in_(ids))
-        )
-        return {r["id"]: r for r in _rows(c.execute(q))}
+        if len(key_ids) == 1:  # most batches: no expanding IN
+            rows = c.execute(self._sql.key_one, {"key_id": next(iter(key_ids))})
+        else:
+            rows = c.execute(self._sql.key_many, {"key_ids": sorted(key_ids)})
+        return {r["id"]: r for r in _rows(rows)}
 
     def _lock_counter(self, c: Any, tenant_id: int, period: str) -> int:
         """The period's counter (created if absent), locked until the transaction ends: one
         upsert whose no-op update takes the row lock (PostgreSQL) inside SQLite's write lock."""
-        ins = _upsert(self.db.dialect, t.quota_counters).values(
-            tenant_id=tenant_id, period=period, units=0
+        return int(
+            c.execute(
+                self._sql.lock_counter, {"tenant_id": tenant_id, "period": period}
+            ).scalar_one()
         )
-        q = ins.on_conflict_do_update(
-            index_elements=["tenant_id", "period"], set_={"units": t.quota_counters.c.units}
-        ).returning(t.quota_counters.c.units)
-        return int(c.execute(q).scalar_one())
 
     def _claim_idempotency(
         self, c: Any, tenant_id: int, idem: tuple[str, str, str], now: datetime
     ) -> bool:
         key, digest, response = idem
-        q = _insert_ignore(self.db.dialect, t.idempotency_keys).values(
+        values = dict(
             tenant_id=tenant_id, key=key, request_hash=digest, response=response, created_at=now
         )
         # a row comes back only when inserted (rowcount is -1 with psycopg's RETURNING)
-        return c.execute(q.returning(t.idempotency_keys.c.key)).first() is not None
+        return c.execute(self._sql.claim_idempotency, values).first() is not None
 
     def _alert(
         self,
@@ -714,8 +747,7 @@ class BillingRepo:
             )
         )
 
-    @staticmethod
-    def _insert_requests(c: Any, batch: Sequence[dict[str, Any]], now: datetime) -> None:
+    def _insert_requests(self, c: Any, batch: Sequence[dict[str, Any]], now: datetime) -> None:
         """The prediction-log rows and the usage row of each request (one statement each for
         the whole batch)."""
         if not batch:
@@ -723,7 +755,7 @@ class BillingRepo:
         rows = [row for r in batch for row in r["prediction_rows"]]
         if rows:
             c.execute(
-                insert(t.predictions),
+                self._sql.insert_predictions,
                 [
                     dict(
                         request_id=r["request_id"],
@@ -738,7 +770,7 @@ class BillingRepo:
                 ],
             )
         c.execute(
-            insert(t.usage),
+            self._sql.insert_usage,
             [
                 dict(
                     id=new_id(),
