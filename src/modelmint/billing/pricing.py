@@ -225,10 +225,9 @@ def charge_segment(
     when = f" ({_fmt_day(seg.start)}-{_fmt_day(seg.end, end=True)})" if part < whole else ""
     lines: list[dict[str, Any]] = []
     if seg.trial:
-        for r in usage:
-            lines.append(
-                _usage_line(r, f"{plan_label}{when}, trial: not charged", r["units"], 0, 0, 0)
-            )
+        for r in usage:  # listed, so the invoice shows what the trial used
+            line = _usage_line(r, f" · {plan_label}{when}, trial: not charged", 0, 0, 0, 0)
+            lines.append({**line, "kind": "trial"})
         return lines
     if p.fee_micros:
         fee = _prorate(p.fee_micros, part, whole)
@@ -242,11 +241,13 @@ def charge_segment(
             }
         )
     left = _prorate(p.included_units, part, whole)
+
     # included units go to the dearest usage first (the order most favourable to the customer)
-    ordered = sorted(
-        usage,
-        key=lambda r: (-(p.rate(r["scenario"], r["unit_type"]) or p.default_rate()), r["scenario"]),
-    )
+    def price(r: dict[str, Any]) -> int:
+        rate = p.rate(r["scenario"], r["unit_type"])
+        return p.default_rate() if rate is None else rate
+
+    ordered = sorted(usage, key=lambda r: (-price(r), r["scenario"], r["unit_type"]))
     tiered_units = 0
     suffix = f" · {plan_label}{when}" if several else ""
     for r in ordered:

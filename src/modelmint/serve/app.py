@@ -358,14 +358,15 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     ) -> JSONResponse:
         n = len(body.inputs)
         period = billing.current_period()
+        keys: billing.KeyCache = request.app.state.keys
+        auth = request.headers.get("authorization")
         if who.live and who.unit_cap is not None and (who.tenant_id, period) in exhausted:
             # the metering write below is the exact check; this read only spares the model's
             # work for a tenant this process has already seen at its quota
             used = await run_in_threadpool(store.billing.units_used, who.tenant_id, period)
             if used + n > who.unit_cap:  # the plan may have changed since the key was cached
-                auth = request.headers.get("authorization")
-                request.app.state.keys.drop(auth)
-                who = await run_in_threadpool(request.app.state.keys.authenticate, auth)
+                keys.drop(auth)
+                who = await run_in_threadpool(keys.authenticate, auth)
                 if who.unit_cap is not None and used + n > who.unit_cap:
                     raise billing.quota_error(who, used, n)
             exhausted.discard((who.tenant_id, period))
@@ -425,7 +426,6 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             ],
             "model": serving.ref,
         }
-        auth = request.headers.get("authorization")
         for _ in range(3):
             # group commit: answered only once this request's usage is committed
             outcome = await asyncio.wrap_future(
@@ -450,7 +450,6 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                 break
             # the key changed since it was cached: read it again (this raises the 401 or 403
             # of a revoked, expired or suspended key) and meter under its current plan
-            keys: billing.KeyCache = request.app.state.keys
             keys.drop(auth)
             who = await run_in_threadpool(keys.authenticate, auth)
         else:
