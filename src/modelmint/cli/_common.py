@@ -139,12 +139,18 @@ class JsonLines(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
-def table(title: str | None, columns: list[str], rows: list[list[Any]]):
+def table(title: str | None, columns: list[str], rows: list[list[Any]], numbers: int = 0):
+    """A Rich table. The first column never wraps, unless the last `numbers` columns hold
+    figures: then those are right-aligned and never cut, and the first column wraps instead."""
     from rich.table import Table
 
     t = Table(title=title, title_justify="left", header_style="bold")
+    first = len(columns) - numbers
     for i, c in enumerate(columns):
-        t.add_column(c, no_wrap=i == 0)
+        if i >= first:
+            t.add_column(c, justify="right", no_wrap=True)
+        else:
+            t.add_column(c, no_wrap=i == 0 and not numbers, overflow="fold")
     for r in rows:
         t.add_row(*["" if v is None else str(v) for v in r])
     return t

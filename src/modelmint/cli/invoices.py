@@ -154,6 +154,7 @@ def print_invoice(p: dict, title: str | None = None) -> None:
                 [f"tax {p['tax_rate_percent']}%", "", "", "", p["tax"]],
                 [f"total {p['currency']}", "", "", "", p["total"]],
             ],
+            numbers=4,
         )
     )
 
