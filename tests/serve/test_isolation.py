@@ -119,9 +119,19 @@ ISOLATION = {
 NOT_TENANT = ("/v1/admin/", "/healthz", "/readyz", "/metrics", "/docs", "/openapi", "/redoc")
 
 
+def _routes(routes) -> list:
+    """Every route, including those of included routers (FastAPI >= 0.16x keeps an included
+    router as one entry that holds the original router)."""
+    out = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        out += _routes(inner.routes) if inner is not None else [route]
+    return out
+
+
 def _tenant_routes(app) -> set[tuple[str, str]]:
     out = set()
-    for route in app.routes:
+    for route in _routes(app.routes):
         path = getattr(route, "path", "")
         if any(path.startswith(p) for p in NOT_TENANT):
             continue
@@ -135,6 +145,38 @@ def test_every_tenant_route_has_an_isolation_check(ws):
     assert routes == set(ISOLATION), (
         f"tenant routes without an isolation check: {routes - set(ISOLATION)}; add one here"
     )
+
+
+def test_tenant_keys_cannot_use_any_admin_route(ws):
+    """Admin routes act on every tenant: each one, enumerated, refuses a tenant's key (and
+    the wrong token), and changes nothing."""
+    import re
+
+    from pydantic import SecretStr
+
+    billing.create_plan(ws.store, "p", price_per_1k="1.00")
+    billing.create_tenant(ws.store, "alpha", plan="p")
+    key, _ = billing.create_key(ws.store, "alpha")
+    settings = ws.settings.model_copy(update={"admin_token": SecretStr("admin-secret")})
+    app = create_app(settings, ws.store)
+    admin = sorted(
+        (m, r.path)
+        for r in _routes(app.routes)
+        if getattr(r, "path", "").startswith("/v1/admin/")
+        for m in getattr(r, "methods", set()) - {"HEAD", "OPTIONS"}
+    )
+    assert len(admin) >= 15  # plans, tenants, keys, invoices, alerts, scenarios
+    before = billing.usage_summary(ws.store)
+    with TestClient(app) as c:
+        for method, path in admin:
+            url = re.sub(r"\{[^}]+\}", "alpha", path)
+            for auth in (f"Bearer {key}", "Bearer admin-secreT", None):
+                headers = {"Authorization": auth} if auth else {}
+                r = c.request(method, url, json={}, headers=headers)
+                assert r.status_code == 401, (method, path, auth and auth[:12], r.text)
+    assert ws.store.billing.tenant("alpha")["status"] == "active"
+    assert [p["name"] for p in ws.store.billing.plans()] == ["p"]
+    assert billing.usage_summary(ws.store) == before
 
 
 @pytest.mark.parametrize("route", sorted(ISOLATION), ids=lambda r: f"{r[0]} {r[1]}")
