@@ -611,6 +611,11 @@ def run_worker(ws: Workspace, *, once: bool = False, stop: threading.Event | Non
             deliver_alerts(ws.store)
         except Exception:  # a webhook problem must never stop the jobs
             logger.exception("alert delivery failed")
+        try:  # trials that have run out become paying (active) tenants
+            for tenant in ws.store.billing.end_trials():
+                logger.info("trial ended: tenant %s is now active", tenant)
+        except ModelMintError as exc:
+            logger.warning("cannot end trials: %s", exc.message)
         try:
             ws.store.jobs.requeue_stale(ws.settings.job_lease_seconds)
             job = ws.store.jobs.claim_next(name)

@@ -5,7 +5,7 @@ through the Python API, the CLI and the admin HTTP API (SQLite and PostgreSQL)."
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -180,6 +180,11 @@ def test_trial_usage_is_not_charged_and_activation_ends_it(ws):
     fee = next(line for line in paid if line["kind"] == "subscription")["amount_micros"]
     assert 0 < fee < 30_000_000  # the fee runs from the end of the trial, prorated
     assert draft["subtotal_micros"] == fee + 2_000_000
+    # the worker turns trials that have run out into active tenants
+    billing.create_tenant(ws.store, "late", plan="pro")
+    assert ws.store.billing.end_trials() == []
+    assert ws.store.billing.end_trials(datetime.now(UTC) + timedelta(days=15)) == ["late"]
+    assert ws.store.billing.tenant("late")["status"] == "active"
     # --status trial on a plan without trial days: the default trial
     billing.create_plan(ws.store, "payg", price_per_1k="1")
     assert billing.create_tenant(ws.store, "b", plan="payg", status="trial")["trial_ends_at"]

@@ -476,6 +476,16 @@ class BillingRepo:
             self.tenant(name)  # NotFound with the fix
         return self.tenant(name)
 
+    def end_trials(self, now: datetime | None = None) -> list[str]:
+        """Trials whose end has passed become active (the worker runs this); their names."""
+        now = now or utcnow()
+        due = and_(t.tenants.c.status == "trial", t.tenants.c.trial_ends_at <= now)
+        with self.db.write() as c:
+            names = [r[0] for r in c.execute(select(t.tenants.c.name).where(due))]
+            if names:
+                c.execute(update(t.tenants).where(due).values(status="active"))
+        return names
+
     def tenants(self) -> list[dict[str, Any]]:
         with self.db.read() as c:
             q = (
