@@ -102,6 +102,12 @@ class Settings(BaseSettings):
         description="How long a server process keeps an API key's caller (plan, limits) before "
         "reading it again; revocation and suspension still act at once (0: read every request).",
     )
+    gc_threshold: int = Field(
+        default=50_000,
+        ge=0,
+        description="Python's generation-0 GC threshold in server processes, which also freeze "
+        "what exists after warm-up (0: Python's defaults).",
+    )
     worker_poll_seconds: float = Field(
         default=2.0, gt=0, description="How often `modelmint worker` looks for queued jobs."
     )

@@ -4,6 +4,7 @@ follows the setting."""
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing as mp
 import os
 import uuid
@@ -82,6 +83,31 @@ def test_rules_are_the_same_on_every_backend(kind, ws):
     assert limits.acquire(busy, "c3") is not None
 
 
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_the_event_loop_path_applies_the_same_rules(kind, ws):
+    """What the server runs: memory and Redis (redis.asyncio) checks on the event loop."""
+    limits = Limits(_backend(kind, ws))
+    assert limits.is_async
+
+    async def run() -> None:
+        key = _caller(rate_limit_rps=0.01, burst=2)
+        await limits.acquire_async(key, "a0")
+        limits.acquire(key, "a1")  # the blocking path takes from the same bucket
+        with pytest.raises(RateLimited) as err:
+            await limits.acquire_async(key, "a2")
+        assert err.value.limit == "rate"
+        busy = _caller(tenant_id=3, max_concurrent=1)
+        lease = await limits.acquire_async(busy, "c0")
+        with pytest.raises(RateLimited) as err:
+            await limits.acquire_async(busy, "c1")
+        assert err.value.limit == "concurrency"
+        await limits.release_async(lease)
+        assert await limits.acquire_async(busy, "c2") is not None
+
+    asyncio.run(run())
+    assert not Limits(DatabaseBackend(ws.store)).is_async  # the server runs it in a thread
+
+
 def _hammer(kind: str, url: str, prefix: str, n: int, out) -> None:
     from modelmint.store import open_store
 
@@ -128,6 +154,12 @@ def test_redis_failure_follows_the_setting():
     local.acquire(caller, "r1")  # per-process buckets while Redis is away
     with pytest.raises(RateLimited):
         local.acquire(caller, "r2")
+    with pytest.raises(ServiceUnavailable, match="refuse calls"):  # the same on the event loop
+        asyncio.run(Limits(RedisBackend(down, "closed")).acquire_async(caller, "r3"))
+    local = Limits(RedisBackend(down, "local"))
+    asyncio.run(local.acquire_async(caller, "r4"))
+    with pytest.raises(RateLimited):
+        asyncio.run(local.acquire_async(caller, "r5"))
 
 
 def test_http_answers_429_naming_the_limit(ws, trained):

@@ -18,6 +18,7 @@ the database in the metering transaction.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import threading
@@ -127,9 +128,11 @@ class RedisBackend:
     def __init__(self, url: str, on_error: str, prefix: str = "modelmint:limits:") -> None:
         import redis
 
+        self._url = url
         self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self._take = self._redis.register_script(_TAKE)
         self._enter = self._redis.register_script(_ENTER)
+        self._aio: dict[int, tuple[Any, Any, Any]] = {}  # per event loop: client, scripts
         self._errors = (redis.RedisError, OSError)
         self.on_error = on_error
         self.prefix = prefix
@@ -168,6 +171,38 @@ class RedisBackend:
         except self._errors:
             self.local.leave(bucket, lease)
 
+    # the same on the server's event loop (redis.asyncio): no thread hop per call
+    def _async_client(self) -> tuple[Any, Any, Any]:
+        loop = id(asyncio.get_running_loop())
+        if loop not in self._aio:
+            import redis.asyncio as aioredis
+
+            r = aioredis.Redis.from_url(self._url, socket_timeout=0.5, socket_connect_timeout=0.5)
+            self._aio[loop] = (r, r.register_script(_TAKE), r.register_script(_ENTER))
+        return self._aio[loop]
+
+    async def take_async(self, bucket: str, rate: float, cap: float, now: float) -> float:
+        try:
+            _, take, _ = self._async_client()
+            return float(await take(keys=[self.prefix + bucket], args=[rate, cap, now]))
+        except self._errors as exc:
+            return self._fallback(exc).take(bucket, rate, cap, now)
+
+    async def enter_async(self, bucket: str, lease: str, limit: int, now: float) -> bool:
+        try:
+            _, _, enter = self._async_client()
+            key = self.prefix + "inflight:" + bucket
+            return bool(await enter(keys=[key], args=[lease, limit, now, now + LEASE_SECONDS]))
+        except self._errors as exc:
+            return self._fallback(exc).enter(bucket, lease, limit, now)
+
+    async def leave_async(self, bucket: str, lease: str) -> None:
+        try:
+            r, _, _ = self._async_client()
+            await r.zrem(self.prefix + "inflight:" + bucket, lease)
+        except self._errors:
+            self.local.leave(bucket, lease)
+
 
 @dataclass
 class Lease:
@@ -178,50 +213,104 @@ class Lease:
 class Limits:
     """What a call must pass before any work: the key's rate, the tenant's rate, the tenant's
     calls in flight. Raises RateLimited naming the limit (``rate``, ``tenant_rate``,
-    ``concurrency``) with Retry-After."""
+    ``concurrency``) with Retry-After. `acquire` blocks on the backend; `acquire_async` runs on
+    the event loop (Redis through redis.asyncio, memory directly) and returns None when the
+    backend has no async path (the caller runs `acquire` in a thread)."""
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
 
+    @property
+    def is_async(self) -> bool:
+        """Whether `acquire_async`/`release_async` need no thread for this backend."""
+        return self.backend.name in ("memory", "redis")
+
     def acquire(self, caller: Any, request_id: str) -> Lease | None:
         now = time.time()
-        if caller.rate_limit_rps:
-            cap = float(caller.burst or max(1, round(caller.rate_limit_rps)))
-            wait = self.backend.take(f"key:{caller.key_id}", caller.rate_limit_rps, cap, now)
+        for bucket, rate, cap, error in _buckets(caller):
+            wait = self.backend.take(bucket, rate, cap, now)
             if wait > 0:
-                raise RateLimited(
-                    f"rate limit of {caller.rate_limit_rps:g} requests/s (burst {cap:g}) "
-                    f"exceeded for this key; retry after {wait:.2f}s or move to a plan with a "
-                    "higher limit",
-                    retry_after=math.ceil(wait),
-                    limit="rate",
-                )
-        if caller.tenant_rate_limit_rps:
-            rps = caller.tenant_rate_limit_rps
-            cap = float(max(1, round(rps)))
-            wait = self.backend.take(f"tenant:{caller.tenant_id}", rps, cap, now)
-            if wait > 0:
-                raise RateLimited(
-                    f"tenant '{caller.tenant}' is over its rate limit of {rps:g} requests/s "
-                    f"across all its keys; retry after {wait:.2f}s",
-                    retry_after=math.ceil(wait),
-                    limit="tenant_rate",
-                )
+                raise error(wait)
         if caller.max_concurrent:
             bucket = f"tenant:{caller.tenant_id}"
             if not self.backend.enter(bucket, request_id, caller.max_concurrent, now):
-                raise RateLimited(
-                    f"tenant '{caller.tenant}' already has {caller.max_concurrent} calls in "
-                    "flight, its plan's limit; retry when one has finished",
-                    retry_after=1,
-                    limit="concurrency",
-                )
+                raise _concurrency_error(caller)
+            return Lease(bucket, request_id)
+        return None
+
+    async def acquire_async(self, caller: Any, request_id: str) -> Lease | None:
+        b = self.backend
+        if not isinstance(b, RedisBackend):
+            return self.acquire(caller, request_id)  # memory: no I/O
+        now = time.time()
+        for bucket, rate, cap, error in _buckets(caller):
+            wait = await b.take_async(bucket, rate, cap, now)
+            if wait > 0:
+                raise error(wait)
+        if caller.max_concurrent:
+            bucket = f"tenant:{caller.tenant_id}"
+            if not await b.enter_async(bucket, request_id, caller.max_concurrent, now):
+                raise _concurrency_error(caller)
             return Lease(bucket, request_id)
         return None
 
     def release(self, lease: Lease | None) -> None:
         if lease is not None:
             self.backend.leave(lease.bucket, lease.lease)
+
+    async def release_async(self, lease: Lease | None) -> None:
+        if lease is None:
+            return
+        if isinstance(self.backend, RedisBackend):
+            await self.backend.leave_async(lease.bucket, lease.lease)
+        else:
+            self.release(lease)
+
+
+def _buckets(caller: Any) -> list[tuple[str, float, float, Any]]:
+    """(bucket, rate, burst, error for a wait) of the caller's rate limits."""
+    out = []
+    if caller.rate_limit_rps:
+        rps = caller.rate_limit_rps
+        cap = float(caller.burst or max(1, round(rps)))
+        out.append(
+            (
+                f"key:{caller.key_id}",
+                rps,
+                cap,
+                lambda wait, rps=rps, cap=cap: RateLimited(
+                    f"rate limit of {rps:g} requests/s (burst {cap:g}) exceeded for this key; "
+                    f"retry after {wait:.2f}s or move to a plan with a higher limit",
+                    retry_after=math.ceil(wait),
+                    limit="rate",
+                ),
+            )
+        )
+    if caller.tenant_rate_limit_rps:
+        rps = caller.tenant_rate_limit_rps
+        out.append(
+            (
+                f"tenant:{caller.tenant_id}",
+                rps,
+                float(max(1, round(rps))),
+                lambda wait, rps=rps: RateLimited(
+                    f"tenant '{caller.tenant}' is over its rate limit of {rps:g} requests/s "
+                    f"across all its keys; retry after {wait:.2f}s",
+                    retry_after=math.ceil(wait),
+                    limit="tenant_rate",
+                ),
+            )
+        )
+    return out
+
+
+def _concurrency_error(caller: Any) -> RateLimited:
+    return RateLimited(
+        f"tenant '{caller.tenant}' already has {caller.max_concurrent} calls in flight, its "
+        "plan's limit; retry when one has finished",
+        retry_after=1,
+        limit="concurrency",
+    )
 
 
 def limits_for(store: Store, *, backend: str, redis_url: str | None, on_error: str) -> Limits:
