@@ -214,8 +214,8 @@ class Limits:
     """What a call must pass before any work: the key's rate, the tenant's rate, the tenant's
     calls in flight. Raises RateLimited naming the limit (``rate``, ``tenant_rate``,
     ``concurrency``) with Retry-After. `acquire` blocks on the backend; `acquire_async` runs on
-    the event loop (Redis through redis.asyncio, memory directly) and returns None when the
-    backend has no async path (the caller runs `acquire` in a thread)."""
+    the event loop for Redis (redis.asyncio) and memory, and blocks like `acquire` for the
+    database backend (the server checks `is_async` and runs that one in a thread)."""
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
