@@ -65,11 +65,11 @@ def _draft(store: Store, tenant: dict[str, Any], period: str, tax_bp: int) -> di
     lines = []
     for i, seg in enumerate(segs):
         # usage is assigned by time between segments; outside them it goes to the first or last
-        usage = store.billing.usage_between(
-            tenant["id"],
+        usage = store.billing.usage_by_scenario(
             period,
-            seg.start if i > 0 else None,
-            seg.end if i < len(segs) - 1 else None,
+            tenant["id"],
+            start=seg.start if i > 0 else None,
+            end=seg.end if i < len(segs) - 1 else None,
         )
         lines += charge_segment(seg, usage, period, several)
     subtotal = sum(line["amount_micros"] for line in lines)
@@ -336,8 +336,9 @@ def usage_summary(
     subtotal less discount, before tax)."""
     period = validate_period(period or current_period())
     tenants = [store.billing.tenant(tenant)] if tenant is not None else store.billing.tenants()
-    rows = store.billing.usage_by_scenario(period)
-    test_rows = store.billing.usage_by_scenario(period, live=False)
+    one = tenants[0]["id"] if tenant is not None else None  # read one tenant's rows only
+    rows = store.billing.usage_by_scenario(period, one)
+    test_rows = store.billing.usage_by_scenario(period, one, live=False)
     out = []
     for t in tenants:
         plan = store.billing.plan_by_id(t["plan_id"])

@@ -848,41 +848,20 @@ class BillingRepo:
             ).scalar()
         return int(v or 0)
 
-    def usage_between(
-        self, tenant_id: int, period: str, start: datetime | None, end: datetime | None
-    ) -> list[dict[str, Any]]:
-        """Live units and requests per scenario and unit type of a tenant's `period` with
-        start <= created_at < end (one plan segment of an invoice; None: unbounded)."""
-        since = t.usage.c.created_at >= start if start is not None else true()
-        until = t.usage.c.created_at < end if end is not None else true()
-        with self.db.read() as c:
-            q = (
-                select(
-                    t.usage.c.scenario,
-                    t.usage.c.unit_type,
-                    func.sum(t.usage.c.units).label("units"),
-                    func.count().label("requests"),
-                )
-                .where(
-                    t.usage.c.tenant_id == tenant_id,
-                    t.usage.c.period == period,
-                    t.usage.c.live.is_(True),
-                    since,
-                    until,
-                )
-                .group_by(t.usage.c.scenario, t.usage.c.unit_type)
-                .order_by(t.usage.c.scenario, t.usage.c.unit_type)
-            )
-            return [
-                {**r, "units": int(r["units"]), "requests": int(r["requests"])}
-                for r in _rows(c.execute(q))
-            ]
-
     def usage_by_scenario(
-        self, period: str, tenant_id: int | None = None, *, live: bool = True
+        self,
+        period: str,
+        tenant_id: int | None = None,
+        *,
+        live: bool = True,
+        start: datetime | None = None,
+        end: datetime | None = None,
     ) -> list[dict]:
         """Units and requests per tenant, scenario and unit type in a period, from usage rows
-        (live traffic, or with ``live=False`` the test keys' traffic)."""
+        (live traffic, or with ``live=False`` the test keys' traffic); ``start`` <= created_at
+        < ``end`` when given (one plan segment of an invoice)."""
+        since = t.usage.c.created_at >= start if start is not None else true()
+        until = t.usage.c.created_at < end if end is not None else true()
         with self.db.read() as c:
             q = (
                 select(
@@ -894,11 +873,11 @@ class BillingRepo:
                     func.count().label("requests"),
                 )
                 .join(t.tenants, t.tenants.c.id == t.usage.c.tenant_id)
-                .where(t.usage.c.period == period, t.usage.c.live.is_(live))
+                .where(t.usage.c.period == period, t.usage.c.live.is_(live), since, until)
                 .group_by(
                     t.usage.c.tenant_id, t.tenants.c.name, t.usage.c.scenario, t.usage.c.unit_type
                 )
-                .order_by(t.tenants.c.name, t.usage.c.scenario)
+                .order_by(t.tenants.c.name, t.usage.c.scenario, t.usage.c.unit_type)
             )
             if tenant_id is not None:
                 q = q.where(t.usage.c.tenant_id == tenant_id)
