@@ -17,6 +17,29 @@ from modelmint.settings import load_settings
 
 PG_URL = os.environ.get("MODELMINT_TEST_DATABASE_URL")
 
+# Services this run must have (CI sets MODELMINT_EXPECT=postgres,redis,chromium in .ci/run): a
+# test that skips because one of them is missing fails instead, so a green run cannot hide a
+# service that never ran. The skip reason names the service.
+_SERVICE_WORDS = {"postgres": "postgresql", "redis": "redis", "chromium": "chromium"}
+EXPECTED = {
+    s.strip().lower() for s in os.environ.get("MODELMINT_EXPECT", "").split(",") if s.strip()
+}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.skipped and EXPECTED:
+        reason = str(report.longrepr[-1] if isinstance(report.longrepr, tuple) else "").lower()
+        missing = [s for s in EXPECTED if _SERVICE_WORDS.get(s, s) in reason]
+        if missing:
+            report.outcome = "failed"
+            report.longrepr = (
+                f"{item.nodeid} would skip ({reason}), but this run expects "
+                f"{', '.join(sorted(missing))} (MODELMINT_EXPECT={','.join(sorted(EXPECTED))})"
+            )
+    return report
+
 
 def _pg_exec(sql: str) -> None:
     import psycopg

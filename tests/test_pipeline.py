@@ -35,7 +35,7 @@ def _log_predictions(ws, items):
         tenant_id=t["id"],
         key_id=key["id"],
         scenario="reviews",
-        period="2026-11",
+        period=billing.current_period(),
         quota=None,
         prediction_rows=rows,
     )

@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from tests.clock import THIS
 
 from modelmint import billing
 from modelmint.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
@@ -93,7 +94,7 @@ def test_quota_is_exact_under_concurrent_writers(ws):
                 tenant_id=t["id"],
                 key_id=key["id"],
                 scenario="s",
-                period="2026-11",
+                period=THIS,
                 quota=25,
                 prediction_rows=rows,
             )
@@ -106,8 +107,8 @@ def test_quota_is_exact_under_concurrent_writers(ws):
         th.join()
     assert len(accepted) == 20  # every writer finished without an error
     assert accepted.count(True) == 12  # 12 x 2 = 24 <= 25; the 13th would make 26
-    assert ws.store.billing.units_used(t["id"], "2026-11") == 24
-    usage = billing.usage_summary(ws.store, period="2026-11", tenant="acme")[0]
+    assert ws.store.billing.units_used(t["id"], THIS) == 24
+    usage = billing.usage_summary(ws.store, period=THIS, tenant="acme")[0]
     assert usage["total_units"] == 24 and usage["requests"] == 12
     assert ws.store.feedback.counts("s")["predictions"] == 24  # no prediction without usage
 

@@ -9,7 +9,9 @@ import io
 import json
 
 import pytest
+import time_machine
 from fastapi.testclient import TestClient
+from tests.clock import LAST, THIS, inside
 from typer.testing import CliRunner
 
 from modelmint import billing
@@ -18,8 +20,6 @@ from modelmint.cli import app as cli_app
 from modelmint.errors import Conflict, InvalidInput
 from modelmint.serve import create_app
 from modelmint.store import new_id
-
-LAST = "2026-10"
 
 
 def _use(ws, tenant: str, scenario: str, units: int, unit_type: str = "predict", period=LAST):
@@ -35,16 +35,18 @@ def _use(ws, tenant: str, scenario: str, units: int, unit_type: str = "predict",
         }
         for _ in range(units)
     ]
-    assert ws.store.billing.record_request(
-        request_id=new_id(),
-        tenant_id=t["id"],
-        key_id="k",
-        scenario=scenario,
-        period=period,
-        quota=None,
-        prediction_rows=rows,
-        unit_type=unit_type,
-    )
+    with time_machine.travel(inside(period), tick=False):
+        recorded = ws.store.billing.record_request(
+            request_id=new_id(),
+            tenant_id=t["id"],
+            key_id="k",
+            scenario=scenario,
+            period=period,
+            quota=None,
+            prediction_rows=rows,
+            unit_type=unit_type,
+        )
+    assert recorded
 
 
 @pytest.fixture
@@ -57,7 +59,7 @@ def billed(ws):
     _use(ws, "acme", "reviews", 1500)
     _use(ws, "acme", "reviews", 250, unit_type="explain")
     _use(ws, "acme", "tickets", 333)
-    _use(ws, "acme", "reviews", 7, period="2026-11")  # this month: not on October's invoice
+    _use(ws, "acme", "reviews", 7, period=THIS)  # this month: not on last month's invoice
     return ws
 
 

@@ -8,6 +8,7 @@ import threading
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.clock import THIS
 
 from modelmint import billing
 from modelmint.billing.metering import GroupCommit
@@ -23,7 +24,7 @@ def _req(tenant_id, units, *, quota=None, live=True, idem=None, levels=(), key_i
         tenant_id=tenant_id,
         key_id=key_id,
         scenario="reviews",
-        period="2026-11",
+        period=THIS,
         quota=quota,
         prediction_rows=[
             dict(id=new_id(), model_version=1, input_text="x", label="p", score=1.0, latency_ms=1)
@@ -53,16 +54,16 @@ def test_a_batch_meters_each_request_as_if_alone(ws):
     ]
     outcomes = ws.store.billing.record_requests(batch)
     assert outcomes == ["ok", "ok", "over_quota", "ok", "conflict", "ok", "over_quota", "ok"]
-    assert ws.store.billing.units_used(a, "2026-11") == 10
-    assert ws.store.billing.units_used(b, "2026-11") == 3
-    live = {r["tenant"]: r["units"] for r in ws.store.billing.usage_by_scenario("2026-11")}
+    assert ws.store.billing.units_used(a, THIS) == 10
+    assert ws.store.billing.units_used(b, THIS) == 3
+    live = {r["tenant"]: r["units"] for r in ws.store.billing.usage_by_scenario(THIS)}
     assert live == {"a": 10, "b": 3}
-    test = ws.store.billing.usage_by_scenario("2026-11", live=False)
+    test = ws.store.billing.usage_by_scenario(THIS, live=False)
     assert [(r["tenant"], r["units"]) for r in test] == [("a", 50)]
     alerts = sorted((x["threshold"], x["used_units"]) for x in ws.store.alerts.list(a))
     assert alerts == [(80, 9), (100, 10)]
     # a refused or conflicting request wrote nothing: 4 live requests metered, 4 usage rows
-    assert sum(r["requests"] for r in ws.store.billing.usage_by_scenario("2026-11")) == 4
+    assert sum(r["requests"] for r in ws.store.billing.usage_by_scenario(THIS)) == 4
 
 
 def test_group_commit_shares_commits_and_keeps_order(ws):
@@ -87,7 +88,7 @@ def test_group_commit_shares_commits_and_keeps_order(ws):
     finally:
         gc.close()
     assert outcomes.count("ok") == 150 and outcomes.count("over_quota") == 50
-    assert ws.store.billing.units_used(tid, "2026-11") == 150
+    assert ws.store.billing.units_used(tid, THIS) == 150
     assert gc.requests == 200 and gc.batches < 200  # commits were shared
 
 

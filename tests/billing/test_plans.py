@@ -8,9 +8,10 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import update
+from tests.clock import LAST, NOW, inside
 
 from modelmint import billing
 from modelmint.billing import invoices
@@ -18,34 +19,27 @@ from modelmint.cli import main
 from modelmint.errors import InvalidInput
 from modelmint.serve import create_app
 from modelmint.store import new_id
-from modelmint.store import tables as t
-
-LAST = "2026-10"  # 31 days
 
 
 def _use(ws, tenant, scenario, units, unit_type="predict", period=LAST, at=None):
-    """`units` billed units for `tenant`, optionally dated `at` (the metering time)."""
+    """`units` billed units for `tenant`, metered at `at` (default: inside `period`)."""
     ten = ws.store.billing.tenant(tenant)
     request_id = new_id()
     rows = [
         dict(id=new_id(), model_version=1, input_text="x", label="p", score=1.0, latency_ms=1.0)
         for _ in range(units)
     ]
-    assert ws.store.billing.record_request(
-        request_id=request_id,
-        tenant_id=ten["id"],
-        key_id="k",
-        scenario=scenario,
-        period=period,
-        quota=None,
-        prediction_rows=rows,
-        unit_type=unit_type,
-    )
-    if at is not None:
-        with ws.store.billing.db.write() as c:
-            c.execute(
-                update(t.usage).where(t.usage.c.request_id == request_id).values(created_at=at)
-            )
+    with time_machine.travel(at or inside(period), tick=False):
+        assert ws.store.billing.record_request(
+            request_id=request_id,
+            tenant_id=ten["id"],
+            key_id="k",
+            scenario=scenario,
+            period=period,
+            quota=None,
+            prediction_rows=rows,
+            unit_type=unit_type,
+        )
 
 
 def _lines(inv: dict) -> list[tuple]:
@@ -60,6 +54,15 @@ def _invoice(ws, tenant: str, period: str = LAST) -> dict:
     [(inv, created)] = invoices.close_period(ws.store, period, tenant=tenant)
     assert created
     return inv
+
+
+def _fee_after(fee_micros: int, start: datetime) -> int:
+    """A monthly fee prorated from `start` to the end of the pinned clock's period."""
+    first = NOW.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (first + timedelta(days=32)).replace(day=1)
+    part = max(0.0, (end - max(start, first)).total_seconds())
+    whole = (end - first).total_seconds()
+    return fee_micros if part >= whole else int(fee_micros * part / whole + 0.5)
 
 
 def test_free_tier_and_scoped_prices(ws):
@@ -159,26 +162,29 @@ def test_tiers(ws, mode, expected):
         billing.create_plan(ws.store, "bad", price_per_1k="1", tiers=["inf=1"])
 
 
-def test_trial_usage_is_not_charged_and_activation_ends_it(ws):
+def test_trial_usage_is_not_charged_and_activation_ends_it(ws, clock):
     billing.create_plan(ws.store, "pro", price_per_1k="2.00", fee="30.00", trial_days=14)
     t = billing.create_tenant(ws.store, "acme", plan="pro")
     assert t["status"] == "trial" and t["trial_ends_at"] > datetime.now(UTC)
     period = billing.current_period()
-    _use(ws, "acme", "reviews", 500, period=period)
+    _use(ws, "acme", "reviews", 500, period=period, at=NOW)
     draft = invoices.draft_invoice(ws.store, "acme")
-    assert draft["total_micros"] == 0
+    # The draft is the invoice the period would get if nothing changes: trial usage is free, and
+    # the fee runs from the end of the trial to the end of the period, prorated (0 if the trial
+    # outlasts the period).
+    assert draft["total_micros"] == _fee_after(30_000_000, t["trial_ends_at"])
     assert draft["lines"][0]["description"].startswith("reviews · predict units · pro v1")
     assert draft["lines"][0]["description"].endswith("trial: not charged")
-    assert billing.set_tenant_status(ws.store, "acme", "active")["trial_ends_at"] <= datetime.now(
-        UTC
-    )
-    _use(ws, "acme", "reviews", 1000, period=period)
+    clock.shift(0.001)  # a moment later, still in the period (the last second of a year too)
+    activated = datetime.now(UTC)
+    assert billing.set_tenant_status(ws.store, "acme", "active")["trial_ends_at"] == activated
+    _use(ws, "acme", "reviews", 1000, period=period, at=activated)
     draft = invoices.draft_invoice(ws.store, "acme")
     kinds = [(line["kind"], line.get("quantity")) for line in draft["lines"]]
     assert ("trial", 500) in kinds and ("usage", 1000) in kinds
     paid = [line for line in draft["lines"] if "trial" not in line["description"]]
     fee = next(line for line in paid if line["kind"] == "subscription")["amount_micros"]
-    assert 0 < fee < 30_000_000  # the fee runs from the end of the trial, prorated
+    assert fee == _fee_after(30_000_000, activated)  # from the activation to the period's end
     assert draft["subtotal_micros"] == fee + 2_000_000
     # the worker turns trials that have run out into active tenants
     billing.create_tenant(ws.store, "late", plan="pro")
@@ -192,7 +198,20 @@ def test_trial_usage_is_not_charged_and_activation_ends_it(ws):
         billing.create_tenant(ws.store, "c", plan="payg", trial_days=0)
 
 
-def test_versions_grandfather_tenants_and_a_change_mid_period_is_prorated(ws):
+@pytest.mark.parametrize(
+    ("month", "expected", "included"),
+    [
+        # 31 days: basic 31.00 x 10/31; pro 62.00 x 21/31 and 1000 x 21/31 = 677 included
+        ("2026-10", [10_000_000, 2_000_000, 42_000_000, 823_000], 677),
+        # a leap February, 29 days: 31.00 x 10/29, 62.00 x 19/29, 1000 x 19/29 = 655 included
+        ("2028-02", [10_689_655, 2_000_000, 40_620_690, 845_000], 655),
+    ],
+)
+def test_versions_grandfather_tenants_and_a_change_mid_period_is_prorated(
+    ws, clock, month, expected, included
+):
+    first = datetime.fromisoformat(f"{month}-01T00:00:00+00:00")
+    clock.move_to(first)
     billing.create_plan(ws.store, "basic", price_per_1k="2.00", fee="31.00")
     billing.create_plan(ws.store, "pro", price_per_1k="1.00", fee="62.00", included=1000)
     billing.create_tenant(ws.store, "acme", plan="basic")
@@ -204,30 +223,21 @@ def test_versions_grandfather_tenants_and_a_change_mid_period_is_prorated(ws):
         "acme": 1,
         "late": 2,
     }
-    # October: basic v1 for 10 days, then pro from 11 Oct 00:00 for 21 days
-    oct1, oct11 = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 11, tzinfo=UTC)
-    with ws.store.billing.db.write() as c:
-        c.execute(update(t.tenant_plans).values(starts_at=oct1))
+    # basic v1 for 10 days, then pro from the 11th 00:00 to the end of the month
+    clock.move_to(first.replace(day=11))
     billing.change_plan(ws.store, "acme", "pro")
-    with ws.store.billing.db.write() as c:
-        c.execute(
-            update(t.tenant_plans)
-            .where(t.tenant_plans.c.plan_id == ws.store.billing.plan("pro")["id"])
-            .values(starts_at=oct11)
-        )
-    _use(ws, "acme", "reviews", 1000, at=datetime(2026, 10, 5, tzinfo=UTC))  # basic v1: 2.00
-    _use(ws, "acme", "reviews", 1500, at=datetime(2026, 10, 20, tzinfo=UTC))  # pro
-    inv = _invoice(ws, "acme")
+    _use(ws, "acme", "reviews", 1000, period=month, at=first.replace(day=5))  # basic v1: 2.00
+    _use(ws, "acme", "reviews", 1500, period=month, at=first.replace(day=20))  # pro
+    clock.move_to((first + timedelta(days=32)).replace(day=2))
+    inv = _invoice(ws, "acme", month)
     amounts = [(line["kind"], line["amount_micros"]) for line in inv["lines"]]
-    # pro includes 1000 x 21/31 = 677 units (rounded half up); 823 are billed at 1.00
-    assert amounts == [
-        ("subscription", 10_000_000),  # basic 31.00 x 10/31
-        ("usage", 2_000_000),
-        ("subscription", 42_000_000),  # pro 62.00 x 21/31
-        ("usage", 823_000),
-    ]
-    assert inv["lines"][0]["description"].startswith("Subscription basic v1 (01 Oct-10 Oct)")
-    assert inv["lines"][3]["included_units"] == 677
+    assert amounts == list(
+        zip(["subscription", "usage", "subscription", "usage"], expected, strict=True)
+    )
+    assert inv["lines"][0]["description"].startswith(
+        f"Subscription basic v1 (01 {first:%b}-10 {first:%b})"
+    )
+    assert inv["lines"][3]["included_units"] == included
     assert inv["note"] == "plan basic v1, then pro v1"
     # --move-tenants moves everyone on older versions, now
     billing.create_tenant(ws.store, "old", plan="basic@1")

@@ -6,8 +6,10 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+import time_machine
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from tests.clock import NOW
 
 from modelmint import billing, registry
 from modelmint.pipeline import train_and_register
@@ -36,6 +38,7 @@ def _shape(r, status):
     return body
 
 
+@time_machine.travel(NOW, tick=True)  # by_day and the period never straddle a midnight
 def test_predict_feedback_outcome_usage(api, ws):
     r = api.post(URL, json={"inputs": ["质量很好，很满意", "太差了，要退货"]})
     assert r.status_code == 200, r.text
