@@ -266,6 +266,145 @@ def build_holdout() -> list[dict]:
         "size 1920x1080@60Hz",
     ]:
         case(n)
+    cases += build_evasions()
+    return cases
+
+
+def fullwidth(s: str) -> str:
+    """The text as typed with a Chinese IME in full-width mode (ASCII -> U+FF01..U+FF5E)."""
+    return "".join(
+        "\u3000" if c == " " else chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in s
+    )
+
+
+def build_evasions() -> list[dict]:
+    """Added to the holdout on 2026-12-02 (issue 12), written before the redactor learned to fold
+    width and drop invisible characters: identifiers typed in full-width digits, split by
+    zero-width characters (pasted from chat apps, or on purpose), cards grouped with dots or
+    no-break spaces; and near misses that folding must not turn into PII. Each case is tagged
+    ``"set": "evasion"`` so the benchmark also reports them apart."""
+    rng = random.Random(20261202)
+    cases: list[dict] = []
+
+    def case(text: str, *spans: tuple[str, str]) -> None:
+        for _, s in spans:
+            assert s in text, (s, text)
+        spans_out = [{"type": t, "text": s} for t, s in spans]
+        cases.append({"text": text, "spans": spans_out, "set": "evasion"})
+
+    # ZWSP, ZWNJ, ZWJ, word joiner, BOM / zero-width no-break space
+    zw = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"]
+
+    # full-width digits (IME full-width mode)
+    p = fullwidth(mobile(rng))
+    case(f"我的电话：{p}，到了请打", ("PHONE", p))
+    p = fullwidth(mobile(rng))
+    case(f"收件人王芳 {p} 放门口就行", ("PHONE", p))
+    m = mobile(rng)
+    p = fullwidth(f"+86 {m[:3]} {m[3:7]} {m[7:]}")
+    case(f"联系方式{p}（微信同号）", ("PHONE", p))
+    m = mobile(rng)
+    p = m[:3] + fullwidth(m[3:])  # half typed in each mode
+    case(f"骑手电话{p}一直打不通", ("PHONE", p))
+    p = fullwidth("021-64321234")
+    case(f"门店座机{p}，营业时间九点到九点", ("PHONE", p))
+    e = fullwidth("zhang.wei@example.com")
+    case(f"发票发到邮箱{e}谢谢", ("EMAIL", e))
+    i = fullwidth(cn_id(rng))
+    case(f"实名信息：身份证{i}", ("CN_ID", i))
+    c = fullwidth(luhn_complete("622202", 19, rng))
+    case(f"退款退到这张卡{c}", ("BANK_CARD", c))
+    c = fullwidth(group4(luhn_complete("6228", 16, rng)))
+    case(f"卡号：{c}，户名张伟", ("BANK_CARD", c))
+    ip = fullwidth("192.168.10.23")
+    case(f"登录地址显示{ip}，不是我本人", ("IP", ip))
+
+    # zero-width characters inside the identifier
+    for ch, tmpl in zip(
+        zw,
+        [
+            "加我 {p} 详聊",
+            "有问题打{p}找客服小刘",
+            "Text me on {p} when you arrive",
+            "手机号{p}，周末也在",
+            "备用电话 {p}",
+        ],
+        strict=True,
+    ):
+        m = mobile(rng)
+        p = ch.join([m[:3], m[3:7], m[7:]])
+        case(tmpl.format(p=p), ("PHONE", p))
+    m = mobile(rng)
+    p = "\u200b".join(m)  # after every digit
+    case(f"私信我：{p}", ("PHONE", p))
+    m = mobile(rng)
+    p = "\u200d" + m[:5] + "\u200d" + m[5:]  # leading one is outside the span
+    case(f"call{p} after 6pm", ("PHONE", p[1:]))
+    e = "li\u200bsi.orders@example\u200b.com"
+    case(f"email {e} for the invoice", ("EMAIL", e))
+    i = cn_id(rng)
+    i2 = i[:6] + "\u2060" + i[6:14] + "\u2060" + i[14:]
+    case(f"身份证号{i2}请核对", ("CN_ID", i2))
+    c = luhn_complete("621700", 19, rng)
+    c2 = "\u200c".join(c[k : k + 4] for k in range(0, 19, 4))
+    case(f"工资卡 {c2} 被冻结", ("BANK_CARD", c2))
+    c = group4(luhn_complete("4111", 16, rng)).replace(" ", " \u200b")
+    case(f"Charge it to {c} please", ("BANK_CARD", c))
+    m = mobile(rng)
+    p = fullwidth(m[:3]) + "\u200b" + fullwidth(m[3:])  # both at once
+    case(f"电话{p}", ("PHONE", p))
+
+    # cards grouped with dots, no-break spaces (U+00A0, U+202F) or ideographic spaces
+    for prefix, length, sep, tmpl in [
+        ("4000", 16, ".", "card {c} was declined twice"),
+        ("5105", 16, ".", "卡号 {c} 请核实"),
+        ("6259", 16, "\u00a0", "Refund to {c}, thanks"),
+        ("6228", 16, "\u00a0", "银行卡：{c}"),
+        ("4242", 16, "\u202f", "paid with {c} yesterday"),
+        ("5500", 16, "\u202f", "信用卡{c}被盗刷"),
+        ("6222", 16, "\u3000", "卡号{c}，开户行工商银行"),
+    ]:
+        c = group4(luhn_complete(prefix, length, rng), sep)
+        case(tmpl.format(c=c), ("BANK_CARD", c))
+    c = luhn_complete("621700", 19, rng)
+    c = ".".join(c[k : k + 4] for k in range(0, 19, 4))  # 4.4.4.4.3
+    case(f"转账到 {c} 即可", ("BANK_CARD", c))
+    c = luhn_complete("3782", 15, rng)
+    c = f"{c[:4]}.{c[4:10]}.{c[10:]}"  # Amex 4-6-5
+    case(f"Amex {c} exp 09/28", ("BANK_CARD", c))
+    p = "+44\u00a020\u00a07946\u00a00958"
+    case(f"London desk: {p}", ("PHONE", p))
+
+    # near misses: folding and dropping invisible characters must not make these PII
+    for n in [
+        "订单号：" + fullwidth(luhn_complete("6222", 16, rng)),
+        "快递单号\u200b" + luhn_complete("4111", 16, rng),
+        "order #\u00a0" + group4(luhn_complete("5500", 16, rng), "\u00a0"),
+        "价格：" + fullwidth("1299.00") + "元",
+        fullwidth("2024") + "年" + fullwidth("3") + "月" + fullwidth("15") + "日下单",
+        "工号 " + fullwidth("1381234567"),  # 10 digits
+        "会员卡号 " + fullwidth("138123456789"),  # 12 digits
+        "编号 " + fullwidth("12345678901"),  # 11 digits, not 1[3-9]
+        "卡号 " + group4(luhn_complete("4111", 16, rng, valid=False), "."),
+        "card " + group4(luhn_complete("6228", 16, rng, valid=False), "\u00a0") + " is invalid",
+        "transaction 1234.5678.9012.3456 settled",  # issuer prefix 1
+        "ref 4111.1111.111 partial",
+        "总价 12\u00a0345\u00a0678 元",
+        "prix 1\u202f299,00 € TTC",
+        "版本\u200b1.2.3.4 已发布",
+        "version\u00a010.0.0.1 is out",
+        "时间 " + fullwidth("12:30:45"),
+        "比分 " + fullwidth("3:1"),
+        "👨\u200d👩\u200d👧 全家都喜欢，五星",
+        "ISBN 978\u200b7115428028",
+        "坐标 " + fullwidth("39.9042, 116.4074"),
+        "尺寸 " + fullwidth("1920x1080"),
+        "身份证号不对：" + fullwidth(cn_id(rng, valid=False)),
+        "邮箱写成了 zhang\u200b@\u200b 后面忘了",
+        "分机\u00a08001，工作日拨打",
+        "weight 2.5\u00a0kg, 30\u00d720\u00d710 cm",
+    ]:
+        case(n)
     return cases
 
 

@@ -118,6 +118,76 @@ def trained(ws, reviews_csv):
     return out
 
 
+ENGLISH_REVIEWS = {
+    "pos": (
+        "a great film",
+        "wonderful acting throughout",
+        "i loved every minute",
+        "a superb and moving story",
+        "brilliant fun for everyone",
+        "the best movie this year",
+    ),
+    "neg": (
+        "a dull mess",
+        "boring and far too long",
+        "i hated it",
+        "awful acting everywhere",
+        "tedious stuff with no point",
+        "the worst movie this year",
+    ),
+}
+
+
+@pytest.fixture
+def english_csv(tmp_path: Path) -> Path:
+    """60 short English movie reviews (pos/neg) for the English-only all-MiniLM-L6-v2."""
+    path = tmp_path / "english.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for tail in ("", " really", " indeed", ", honestly", " overall"):
+            for label, texts in ENGLISH_REVIEWS.items():
+                w.writerows([(t + tail, label) for t in texts])
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder() -> str:
+    """The tiny deterministic encoder (tests/tiny_encoder.py), registered for the session
+    through the real seam (`register_encoder`, read by `get_encoder`); its base model name."""
+    from modelmint.modeling.encoders import register_encoder, unregister_encoder
+    from tests.tiny_encoder import NAME, TinyEncoder
+
+    register_encoder(NAME, TinyEncoder)
+    yield NAME
+    unregister_encoder(NAME)
+
+
+@pytest.fixture
+def tiny_trained(ws, reviews_csv, tiny_encoder):
+    """As `trained` (dataset `reviews`, reviews:1 in production), through the same train and
+    register path, on the tiny encoder: for tests that need *a* model, not the real one."""
+    from modelmint import data, registry
+    from modelmint.pipeline import train_and_register
+    from modelmint.train import TrainConfig
+
+    data.add_dataset(ws.store, ws.settings.datasets_dir, "reviews", reviews_csv)
+    out = train_and_register(ws, "reviews", config=TrainConfig(base_model=tiny_encoder))
+    registry.promote(ws.store, out.model.ref)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _torch_runtime_after_the_test():
+    """`create_app` switches this process's transformers encoders to ONNX Runtime (the
+    server's default); put it back to torch after each test, so a test that trains after a
+    serving test trains as the CLI does (encoders are cached per runtime)."""
+    yield
+    from modelmint.modeling.encoders import use_runtime
+
+    use_runtime("torch")
+
+
 @pytest.fixture
 def digits_folder():
     """Makes class folders of real 8x8 digit images (scikit-learn), 12 per class, 3 classes."""

@@ -2,9 +2,10 @@
 
 The same `create_app` (routing, validation, the model pool and batcher, the prediction path,
 PII redaction of the logged text, JSON responses), with:
-- auth off: FastAPI's dependency override returns a fixed caller (no key lookup);
+- auth off: `GatewayOff.authenticate` returns a fixed caller (no key lookup);
 - rate limits and concurrency off: that caller's plan has none;
-- metering off: the usage and prediction-log transaction is replaced by a no-op.
+- metering off: `GatewayOff.meter` answers "ok" without the usage and prediction-log
+  transaction (no writer round trip either).
 
     MODELMINT_HOME=... python benchmarks/peers/gateway_off.py --port 8001 --tenant t
 
@@ -20,19 +21,35 @@ from pathlib import Path
 import uvicorn
 
 from modelmint import billing
-from modelmint.serve.app import _cached_caller, _caller, create_app
+from modelmint.serve import create_app
+from modelmint.serve.gateway import Gateway
 from modelmint.settings import load_settings
+from modelmint.types import MeterOutcome
+
+
+class GatewayOff(Gateway):
+    """The predict path with two steps overridden: a fixed caller instead of the key lookup,
+    and no metering transaction (no usage rows, no prediction log, no quota counter)."""
+
+    caller: billing.Caller
+
+    async def authenticate(self, authorization: str | None) -> billing.Caller:
+        return self.caller
+
+    async def meter(self, call, rows, response) -> MeterOutcome:
+        return MeterOutcome.OK
 
 
 def build(tenant: str | None = None):
     """The app; `tenant` defaults to $B2_TENANT (uvicorn's factory under --workers)."""
     tenant = tenant or os.environ["B2_TENANT"]
     settings = load_settings()
-    app = create_app(settings)
+    app = create_app(settings, gateway_class=GatewayOff)
     store = app.state.store
     t = store.billing.tenant(tenant)
     plan = store.billing.plan_by_id(t["plan_id"])
-    caller = billing.Caller(
+    # no rate limits or concurrency: the caller's plan has none
+    app.state.gateway.caller = billing.Caller(
         key_id="gateway-off",
         tenant_id=t["id"],
         tenant=t["name"],
@@ -43,11 +60,6 @@ def build(tenant: str | None = None):
         rate_limit_rps=None,
         burst=None,
     )
-    app.dependency_overrides[_caller] = lambda: caller
-    app.dependency_overrides[_cached_caller] = lambda: caller
-    # no usage rows, no prediction log, no quota counter (the writer thread still hands back
-    # each outcome, so the request path is the same)
-    store.billing.record_requests = lambda batch: ["ok"] * len(batch)
     return app
 
 

@@ -23,6 +23,7 @@ from modelmint import data, evaluate, feedback, registry
 from modelmint.billing.alerts import deliver_due as deliver_alerts
 from modelmint.errors import InvalidInput, ModelMintError
 from modelmint.modeling import EmbeddingCache, Model, load_model_dir
+from modelmint.registry.retrainable import retrain_preflight
 from modelmint.settings import Settings
 from modelmint.store import Store, new_id, open_store
 from modelmint.train import TrainConfig, loop, train_model
@@ -43,7 +44,16 @@ class Workspace:
 
     @classmethod
     def open(cls, settings: Settings) -> Workspace:
-        settings.home.mkdir(parents=True, exist_ok=True)
+        # private: the database, datasets and models hold customers' data (0700; the SQLite
+        # file is created 0600 by the store). Folders that exist keep their mode, with a warning.
+        for folder in (settings.home, settings.datasets_dir, settings.models_dir):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if os.name == "posix" and settings.home.stat().st_mode & 0o077:
+            logger.warning(
+                "MODELMINT_HOME %s is readable by other users; run `chmod 700 %s`",
+                settings.home,
+                settings.home,
+            )
         store = open_store(settings.sqlalchemy_url)
         return cls(settings, store, EmbeddingCache(settings.cache_dir / "embeddings.sqlite"))
 
@@ -317,7 +327,7 @@ def evaluate_full(
     html_path = card_path = None
     if write:
         out = ws.settings.home / "reports" / f"{mref.name}-v{mref.version}"
-        out.mkdir(parents=True, exist_ok=True)
+        out.mkdir(mode=0o700, parents=True, exist_ok=True)
         rd = report_dict(report)
         html_path = out / "report.html"
         html_path.write_text(
@@ -490,7 +500,13 @@ class RetrainResult:
             "production_test": self.production_report.headline(),
             "decision": self.decision.to_dict(),
             "production_after": f"{self.scenario}:{self.production_after}",
+            "promoted": self.promoted,
         }
+
+    @property
+    def promoted(self) -> bool:
+        """Whether the candidate passed the gate and is production now."""
+        return self.decision.promote
 
 
 def retrain(
@@ -501,26 +517,25 @@ def retrain(
     progress: Progress | None = None,
 ) -> RetrainResult:
     """Feedback becomes training data; a new version is trained and promoted only if the gate
-    passes on the same frozen test split as production."""
+    passes on the same frozen test split as production.
+
+    Refused before any training (see :func:`retrain_preflight`): a task that retraining does
+    not cover, no labelled feedback new to production's dataset, or feedback already trained
+    into another version (a rejected candidate). A candidate the gate rejects is registered
+    under the ``candidate`` alias and returned with ``decision.promote`` False; the CLI turns
+    that into GateRejected (exit 8)."""
+    retrain_preflight(ws.store, scenario)  # cheap: refuse before reading or curating anything
     prod_ref = registry.get(ws.store, f"{scenario}:production")
     ds_name, ds_version = prod_ref.dataset.split(":")
     ds_row = ws.store.datasets.get(ds_name, int(ds_version))
-    if ds_row["task"] != "text-classification":
-        raise InvalidInput(
-            f"retraining from feedback covers text classification; '{scenario}' is "
-            f"{ds_row['task']} - add the corrected rows with `modelmint data add` and train again"
-        )
     base = data.read_examples(Path(ds_row["path"]))
     fb, stats = feedback.curate(ws.store, scenario, sorted(ds_row["labels"]))
+    # the same check on the curated examples (majority vote, ties dropped): exact, not light
+    retrain_preflight(ws.store, scenario, [(e.text, e.label) for e in fb])
     seen = {e.text for e in base}
     fresh = [e for e in fb if e.text not in seen]
     stats["already_in_dataset"] = len(fb) - len(fresh)
     stats["added"] = len(fresh)
-    if not fresh:
-        raise InvalidInput(
-            f"no new labelled feedback for '{scenario}' ({stats['feedback']} feedback rows, none "
-            "new); send POST /v1/feedback with correct labels, then retrain"
-        )
     examples = base + fresh
     audit = data.audit_rows([{"text": e.text, "label": e.label} for e in examples])
     audit["feedback"] = stats
@@ -606,9 +621,10 @@ def run_worker(ws: Workspace, *, once: bool = False, stop: threading.Event | Non
     name = f"{socket.gethostname()}:{os.getpid()}"
     stop = stop or threading.Event()
     ran = 0
+    logger.info("worker %s started: polling every %gs", name, ws.settings.worker_poll_seconds)
     while not stop.is_set():
         try:  # quota and budget alerts: signed webhooks, retried with backoff
-            deliver_alerts(ws.store)
+            deliver_alerts(ws.store, settings=ws.settings)
         except Exception:  # a webhook problem must never stop the jobs
             logger.exception("alert delivery failed")
         try:  # trials that have run out become paying (active) tenants
@@ -660,6 +676,7 @@ __all__ = [
     "export_model",
     "report_dict",
     "retrain",
+    "retrain_preflight",
     "run_job",
     "run_worker",
     "train_and_register",

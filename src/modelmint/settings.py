@@ -90,6 +90,63 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = Field(
         default=30.0, gt=0, description="A predict call running longer is answered 504."
     )
+    explain_max_queue: int = Field(
+        default=16,
+        ge=1,
+        le=10_000,
+        description="Most explain inputs queued or running per server process (each costs one "
+        "forward pass of up to 49 variants); beyond it explain answers 503 with Retry-After, "
+        "and one request with more inputs is answered 413.",
+    )
+    explain_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Explain inputs computed at once per server process (each holds one "
+        "occlusion batch in memory).",
+    )
+    max_header_bytes: int = Field(
+        default=16_384,
+        ge=1024,
+        le=1_048_576,
+        description="Largest request line plus headers in bytes; larger is answered 431 and the "
+        "connection closed.",
+    )
+    max_headers: int = Field(
+        default=100, ge=8, le=1000, description="Most headers in one request; more is 431."
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="A connection that does not finish sending a request's headers within this "
+        "time of opening (or of the request's first byte) is closed.",
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="A request body that stalls for this long between two reads is abandoned "
+        "and the connection closed.",
+    )
+    keepalive_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="An idle keep-alive connection is closed after this long.",
+    )
+    auth_failures_per_minute: int = Field(
+        default=20,
+        ge=1,
+        le=1_000_000,
+        description="Failed authentications allowed per client address and per key prefix in "
+        "any 60 s; beyond it the server answers 429 without checking the credential.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="/metrics answers loopback clients; others must send 'Authorization: "
+        "Bearer <this token>' (unset: only loopback).",
+    )
     alias_refresh_seconds: float = Field(
         default=1.0,
         gt=0,
@@ -119,6 +176,17 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(
         default=None,
         description="Bearer token for the /v1/admin API. Unset means the admin API is off.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Server key (at least 32 characters) that seals tenants' webhook signing "
+        "secrets in the database. Unset: a random key kept in HOME/secret.key (mode 0600). Set "
+        "the same value on every host that shares one database.",
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Allow webhook URLs on loopback, private, link-local, shared or unspecified "
+        "addresses (checked when set and at every delivery).",
     )
     currency: str = Field(
         default="USD", min_length=3, max_length=3, description="Currency of new plans (ISO 4217)."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +251,53 @@ __all__ = [
     "Prediction",
     "TrainResult",
 ]
+
+
+class MeterOutcome(StrEnum):
+    """What metering decided for one call (a `StrEnum`: it compares equal to its value)."""
+
+    OK = "ok"
+    """Committed: its prediction-log rows and usage row are written."""
+    OVER_QUOTA = "over_quota"
+    """The call would cross the tenant's quota or budget: nothing written."""
+    CONFLICT = "conflict"
+    """Its Idempotency-Key was claimed by another request: nothing written."""
+    REVOKED = "revoked"
+    """The cached key was revoked since it was cached: nothing written."""
+    EXPIRED = "expired"
+    """The cached key expired since it was cached: nothing written."""
+    SUSPENDED = "suspended"
+    """The tenant was suspended since the key was cached: nothing written."""
+    STALE = "stale"
+    """The tenant's plan changed since the key was cached: authenticate again and retry."""
+
+
+@dataclass(frozen=True, slots=True)
+class MeterItem:
+    """One call to meter: what the gateway hands the metering writer after the model ran."""
+
+    request_id: str
+    tenant_id: int
+    key_id: str
+    scenario: str
+    period: str
+    """Billing period of the call, ``YYYY-MM`` (UTC)."""
+    quota: int | None
+    """The most units the tenant may use in the period (quota or budget), None for no cap."""
+    prediction_rows: tuple[dict[str, Any], ...]
+    """One prediction-log row per billed unit: id, model_version, input_text (redacted),
+    label, score, latency_ms."""
+    unit_type: str = "predict"
+    """``predict`` or ``explain``: what the units are priced as."""
+    live: bool = True
+    """False for test keys: recorded apart, never billed, no quota."""
+    plan_id: int | None = None
+    """The plan the cached caller held; when set, the key is re-checked in the transaction."""
+    idempotency: tuple[str, str, str] | None = None
+    """(Idempotency-Key, request hash, response JSON) to claim with the call."""
+    alert_levels: tuple[tuple[str, int, int, int], ...] = ()
+    """(kind, threshold %, level in units, cap) of the alerts this call may cross."""
+
+    @property
+    def units(self) -> int:
+        return len(self.prediction_rows)

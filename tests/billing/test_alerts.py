@@ -47,9 +47,11 @@ def receiver():
     server.shutdown()
 
 
-def test_alerts_fire_once_and_are_delivered_signed_with_retries(ws, trained, receiver):
+def test_alerts_fire_once_and_are_delivered_signed_with_retries(ws, tiny_trained, receiver):
+    # the receiver listens on 127.0.0.1: a private target, allowed by the setting
+    local = ws.settings.model_copy(update={"webhook_allow_private": True})
     billing.create_plan(ws.store, "ten", price_per_1k="1.00", quota=10)
-    t = billing.create_tenant(ws.store, "acme", plan="ten", webhook_url=receiver)
+    t = billing.create_tenant(ws.store, "acme", plan="ten", webhook_url=receiver, settings=local)
     assert t["webhook_secret"].startswith("whsec_")
     key, _ = billing.create_key(ws.store, "acme")
     with TestClient(create_app(ws.settings, ws.store)) as c:
@@ -66,11 +68,11 @@ def test_alerts_fire_once_and_are_delivered_signed_with_retries(ws, trained, rec
         ("quota", 100, 10),
     ]
     now = datetime.now(UTC)
-    assert alerts.deliver_due(ws.store, now=now) == 1  # the first POST got a 500
+    assert alerts.deliver_due(ws.store, settings=local, now=now) == 1  # the first POST got a 500
     first = next(a for a in ws.store.alerts.list() if a["threshold"] == 80)
     assert first["status"] == "pending" and first["attempts"] == 1 and "500" in first["last_error"]
-    assert alerts.deliver_due(ws.store, now=now) == 0  # not due before its backoff
-    assert alerts.deliver_due(ws.store, now=now + timedelta(seconds=31)) == 1
+    assert alerts.deliver_due(ws.store, settings=local, now=now) == 0  # not due before backoff
+    assert alerts.deliver_due(ws.store, settings=local, now=now + timedelta(seconds=31)) == 1
     assert {a["status"] for a in ws.store.alerts.list()} == {"delivered"}
     assert len(Receiver.got) == 2
     for headers, body in Receiver.got:
@@ -81,7 +83,7 @@ def test_alerts_fire_once_and_are_delivered_signed_with_retries(ws, trained, rec
     assert {json.loads(b)["type"] for _, b in Receiver.got} == {"quota.80", "quota.100"}
 
 
-def test_concurrent_calls_raise_each_alert_exactly_once(ws, trained):
+def test_concurrent_calls_raise_each_alert_exactly_once(ws, tiny_trained):
     billing.create_plan(ws.store, "p", price_per_1k="1.00", quota=20, budget="0.015")
     billing.create_tenant(ws.store, "acme", plan="p")
     key, _ = billing.create_key(ws.store, "acme")
@@ -104,11 +106,11 @@ def test_concurrent_calls_raise_each_alert_exactly_once(ws, trained):
     # never reached because calls stop at 15
     assert got == [("budget", 80), ("budget", 100)]
     assert billing.usage_summary(ws.store, tenant="acme")[0]["total_units"] == 15
-    assert alerts.deliver_due(ws.store) == 0  # no webhook: shown, not sent
+    assert alerts.deliver_due(ws.store, settings=ws.settings) == 0  # no webhook: not sent
     assert {a["status"] for a in ws.store.alerts.list()} == {"no_webhook"}
 
 
 def test_bad_webhook_url_is_refused(ws):
     billing.create_plan(ws.store, "p", price_per_1k="1.00")
     with pytest.raises(InvalidInput, match="not an http"):
-        billing.create_tenant(ws.store, "a", plan="p", webhook_url="ftp://x")
+        billing.create_tenant(ws.store, "a", plan="p", webhook_url="ftp://x", settings=ws.settings)

@@ -6,9 +6,10 @@ import pytest
 from tests.clock import THIS
 
 from modelmint import billing
+from modelmint.billing.rules import RULES
 from modelmint.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
 from modelmint.store import new_id
-from modelmint.types import Money
+from modelmint.types import MeterItem, MeterOutcome, Money
 
 
 def test_money_is_integer_micros():
@@ -88,17 +89,16 @@ def test_quota_is_exact_under_concurrent_writers(ws):
             }
             for _ in range(2)
         ]
-        accepted.append(
-            ws.store.billing.record_request(
-                request_id=new_id(),
-                tenant_id=t["id"],
-                key_id=key["id"],
-                scenario="s",
-                period=THIS,
-                quota=25,
-                prediction_rows=rows,
-            )
+        item = MeterItem(
+            request_id=new_id(),
+            tenant_id=t["id"],
+            key_id=key["id"],
+            scenario="s",
+            period=THIS,
+            quota=25,
+            prediction_rows=tuple(rows),
         )
+        accepted.append(ws.store.billing.record_request(item, RULES) == MeterOutcome.OK)
 
     threads = [threading.Thread(target=call) for _ in range(20)]
     for th in threads:

@@ -12,8 +12,10 @@ import pytest
 from modelmint import billing
 from modelmint.billing import invoices
 from modelmint.billing.core import seconds_to_period_end
+from modelmint.billing.rules import RULES
 from modelmint.errors import InvalidInput
 from modelmint.store import new_id
+from modelmint.types import MeterItem, MeterOutcome
 
 LAST_SECOND = datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC)
 NEW_YEAR = datetime(2027, 1, 1, tzinfo=UTC)
@@ -25,14 +27,20 @@ def _meter(ws, tenant: str, units: int) -> None:
         dict(id=new_id(), model_version=1, input_text="x", label="p", score=1.0, latency_ms=1.0)
         for _ in range(units)
     ]
-    assert ws.store.billing.record_request(
-        request_id=new_id(),
-        tenant_id=ten["id"],
-        key_id="k",
-        scenario="reviews",
-        period=billing.current_period(),  # what the gateway passes: the period of "now"
-        quota=10_000,
-        prediction_rows=rows,
+    assert (
+        ws.store.billing.record_request(
+            MeterItem(
+                request_id=new_id(),
+                tenant_id=ten["id"],
+                key_id="k",
+                scenario="reviews",
+                period=billing.current_period(),  # what the gateway passes: the period of "now"
+                quota=10_000,
+                prediction_rows=tuple(rows),
+            ),
+            RULES,
+        )
+        == MeterOutcome.OK
     )
 
 

@@ -15,7 +15,7 @@ URL = "/v1/scenarios/reviews/predict"
 
 
 @pytest.fixture
-def client(ws, trained):
+def client(ws, tiny_trained):
     billing.create_plan(ws.store, "p", price_per_1k="1.00", quota=5)
     billing.create_tenant(ws.store, "acme", plan="p")
     key, _ = billing.create_key(ws.store, "acme")

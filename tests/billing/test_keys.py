@@ -18,7 +18,7 @@ URL = "/v1/scenarios/reviews/predict"
 
 
 @pytest.fixture
-def client(ws, trained):
+def client(ws, tiny_trained):
     billing.create_plan(ws.store, "tiny", price_per_1k="2.00", quota=2)
     billing.create_tenant(ws.store, "acme", plan="tiny")
     with TestClient(create_app(ws.settings, ws.store)) as c:
@@ -67,8 +67,9 @@ def test_scopes_limit_scenarios_and_writes(ws, client):
     assert billing.usage_summary(ws.store, tenant="acme")[0]["total_units"] == 1
 
 
-def test_expiry_and_rotation_with_overlap(ws, client):
-    expired, _ = billing.create_key(ws.store, "acme", expires_in="0s")
+def test_expiry_and_rotation_with_overlap(ws, client, clock):
+    expired, _ = billing.create_key(ws.store, "acme", expires_in="1m")  # the shortest lifetime
+    clock.shift(60)
     r = client.post(URL, json={"inputs": ["好"]}, headers=_auth(expired))
     assert r.status_code == 401 and "expired" in r.json()["error"]
     old, rec = billing.create_key(ws.store, "acme", name="app", scenarios=["reviews"])
@@ -86,7 +87,7 @@ def test_expiry_and_rotation_with_overlap(ws, client):
         billing.create_key(ws.store, "acme", expires_in="soon")
 
 
-def test_keys_cli_create_rotate_list(ws, trained):
+def test_keys_cli_create_rotate_list(ws, tiny_trained):
     billing.create_plan(ws.store, "p", price_per_1k="1.00")
     billing.create_tenant(ws.store, "acme", plan="p")
     env = {

@@ -162,7 +162,7 @@ def test_redis_failure_follows_the_setting():
         asyncio.run(local.acquire_async(caller, "r5"))
 
 
-def test_http_answers_429_naming_the_limit(ws, trained):
+def test_http_answers_429_naming_the_limit(ws, tiny_trained):
     billing.create_plan(ws.store, "t", price_per_1k="1.00", tenant_rate_limit=0.01)
     billing.create_tenant(ws.store, "acme", plan="t")
     keys = [billing.create_key(ws.store, "acme")[0] for _ in range(2)]
@@ -177,7 +177,7 @@ def test_http_answers_429_naming_the_limit(ws, trained):
     assert billing.usage_summary(ws.store, tenant="acme")[0]["total_units"] == 1
 
 
-def test_budget_caps_spend_like_a_quota_in_money(ws, trained):
+def test_budget_caps_spend_like_a_quota_in_money(ws, tiny_trained):
     # 2.00 per 1,000 units and a budget of 0.011: 5 units cost 0.010, 6 would cost 0.012
     billing.create_plan(ws.store, "capped", price_per_1k="2.00", quota=100, budget="0.011")
     billing.create_tenant(ws.store, "acme", plan="capped")

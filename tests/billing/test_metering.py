@@ -4,6 +4,7 @@ the next request; concurrent requests share commits (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -12,29 +13,35 @@ from tests.clock import THIS
 
 from modelmint import billing
 from modelmint.billing.metering import GroupCommit
+from modelmint.billing.rules import RULES
 from modelmint.serve import create_app
 from modelmint.store import new_id
+from modelmint.types import MeterItem, MeterOutcome
 
 URL = "/v1/scenarios/reviews/predict"
 
 
 def _req(tenant_id, units, *, quota=None, live=True, idem=None, levels=(), key_id="k", **kw):
-    return dict(
+    return MeterItem(
         request_id=new_id(),
         tenant_id=tenant_id,
         key_id=key_id,
         scenario="reviews",
         period=THIS,
         quota=quota,
-        prediction_rows=[
+        prediction_rows=tuple(
             dict(id=new_id(), model_version=1, input_text="x", label="p", score=1.0, latency_ms=1)
             for _ in range(units)
-        ],
+        ),
         live=live,
         idempotency=(idem, "hash", "{}") if idem else None,
-        alert_levels=levels,
+        alert_levels=tuple(levels),
         **kw,
     )
+
+
+def _fields(item):
+    return {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
 
 
 def test_a_batch_meters_each_request_as_if_alone(ws):
@@ -52,8 +59,9 @@ def test_a_batch_meters_each_request_as_if_alone(ws):
         _req(b, 1, quota=3),  # b is at its quota
         _req(a, 1, quota=10, levels=levels),  # 10: crosses 100%
     ]
-    outcomes = ws.store.billing.record_requests(batch)
-    assert outcomes == ["ok", "ok", "over_quota", "ok", "conflict", "ok", "over_quota", "ok"]
+    outcomes = ws.store.billing.record_requests(batch, RULES)
+    ok, over, conflict = MeterOutcome.OK, MeterOutcome.OVER_QUOTA, MeterOutcome.CONFLICT
+    assert outcomes == [ok, ok, over, ok, conflict, ok, over, ok]
     assert ws.store.billing.units_used(a, THIS) == 10
     assert ws.store.billing.units_used(b, THIS) == 3
     live = {r["tenant"]: r["units"] for r in ws.store.billing.usage_by_scenario(THIS)}
@@ -92,8 +100,25 @@ def test_group_commit_shares_commits_and_keeps_order(ws):
     assert gc.requests == 200 and gc.batches < 200  # commits were shared
 
 
+def test_the_writer_takes_a_dict_of_meter_item_fields_for_now(ws):
+    """The server's predict path still hands the writer a dict; it is converted to MeterItem."""
+    billing.create_plan(ws.store, "p", price_per_1k="1")
+    tid = billing.create_tenant(ws.store, "a", plan="p")["id"]
+    as_dict = _fields(_req(tid, 2, quota=3))
+    as_dict["prediction_rows"] = list(as_dict["prediction_rows"])
+    gc = GroupCommit(ws.store)
+    try:
+        assert gc.submit(as_dict).result(timeout=60) == MeterOutcome.OK
+        assert gc.submit(_req(tid, 2, quota=3)).result(timeout=60) == MeterOutcome.OVER_QUOTA
+        with pytest.raises(TypeError):
+            gc.submit({**as_dict, "no_such_field": 1})
+    finally:
+        gc.close()
+    assert ws.store.billing.units_used(tid, THIS) == 2
+
+
 @pytest.fixture
-def client(ws, trained):
+def client(ws, tiny_trained):
     billing.create_plan(ws.store, "tiny", price_per_1k="1", quota=2)
     billing.create_plan(ws.store, "big", price_per_1k="1", quota=100)
     billing.create_tenant(ws.store, "acme", plan="tiny")

@@ -11,14 +11,16 @@ import pytest
 import time_machine
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from tests.clock import LAST, NOW, inside
+from tests.clock import LAST, NOW, inside, start_of
 
 from modelmint import billing
 from modelmint.billing import invoices
+from modelmint.billing.rules import RULES
 from modelmint.cli import main
 from modelmint.errors import InvalidInput
 from modelmint.serve import create_app
 from modelmint.store import new_id
+from modelmint.types import MeterItem, MeterOutcome
 
 
 def _use(ws, tenant, scenario, units, unit_type="predict", period=LAST, at=None):
@@ -30,16 +32,29 @@ def _use(ws, tenant, scenario, units, unit_type="predict", period=LAST, at=None)
         for _ in range(units)
     ]
     with time_machine.travel(at or inside(period), tick=False):
-        assert ws.store.billing.record_request(
-            request_id=request_id,
-            tenant_id=ten["id"],
-            key_id="k",
-            scenario=scenario,
-            period=period,
-            quota=None,
-            prediction_rows=rows,
-            unit_type=unit_type,
+        assert (
+            ws.store.billing.record_request(
+                MeterItem(
+                    request_id=request_id,
+                    tenant_id=ten["id"],
+                    key_id="k",
+                    scenario=scenario,
+                    period=period,
+                    quota=None,
+                    prediction_rows=tuple(rows),
+                    unit_type=unit_type,
+                ),
+                RULES,
+            )
+            == MeterOutcome.OK
         )
+
+
+def _tenant(ws, name: str, plan: str) -> dict:
+    """A tenant created at the start of LAST: invoices for LAST are refused for a tenant that
+    did not exist yet."""
+    with time_machine.travel(start_of(LAST), tick=False):
+        return billing.create_tenant(ws.store, name, plan=plan)
 
 
 def _lines(inv: dict) -> list[tuple]:
@@ -73,8 +88,8 @@ def test_free_tier_and_scoped_prices(ws):
         price_per_1k="2.00",
         prices=["reviews:explain=5.00", "*:explain=3.00", "tickets=1.50"],
     )
-    billing.create_tenant(ws.store, "hobby", plan="free")
-    billing.create_tenant(ws.store, "acme", plan="payg")
+    _tenant(ws, "hobby", "free")
+    _tenant(ws, "acme", "payg")
     _use(ws, "hobby", "reviews", 900)
     assert _invoice(ws, "hobby")["total_micros"] == 0
     _use(ws, "acme", "reviews", 1000)  # default 2.00
@@ -101,7 +116,7 @@ def test_subscription_included_units_go_to_the_dearest_usage_first(ws):
         price_per_1k="1.00",
         prices=["*:explain=4.00"],
     )
-    billing.create_tenant(ws.store, "acme", plan="pro")
+    _tenant(ws, "acme", "pro")
     _use(ws, "acme", "reviews", 1200)
     _use(ws, "acme", "reviews", 300, "explain")
     inv = _invoice(ws, "acme")
@@ -138,7 +153,7 @@ def test_subscription_included_units_go_to_the_dearest_usage_first(ws):
 )
 def test_tiers(ws, mode, expected):
     billing.create_plan(ws.store, "vol", tiers=["100=2.00", "300=1.50", "inf=1.00"], tier_mode=mode)
-    billing.create_tenant(ws.store, "acme", plan="vol")
+    _tenant(ws, "acme", "vol")
     _use(ws, "acme", "reviews", 200)
     _use(ws, "acme", "tickets", 150)
     inv = _invoice(ws, "acme")
@@ -298,8 +313,9 @@ def test_plan_cli_and_admin_api(ws, capsys, monkeypatch):
     assert moved == {"tenant": "acme", "plan": "vol", "version": 1}
     assert "no version 9" in cli("tenants", "change-plan", "acme", "--plan", "pro@9", code=4)
 
-    settings = ws.settings.model_copy(update={"admin_token": SecretStr("s")})
-    admin = {"Authorization": "Bearer s"}
+    token = "s" * 32  # the shortest admin token the server accepts
+    settings = ws.settings.model_copy(update={"admin_token": SecretStr(token)})
+    admin = {"Authorization": f"Bearer {token}"}
     with TestClient(create_app(settings, ws.store)) as c:
         r = c.post(
             "/v1/admin/plans/vol/versions",

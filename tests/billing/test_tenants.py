@@ -15,7 +15,7 @@ from modelmint.errors import InvalidInput
 from modelmint.serve import create_app
 
 
-def test_suspension_takes_effect_at_once_and_is_reversible(ws, trained):
+def test_suspension_takes_effect_at_once_and_is_reversible(ws, tiny_trained):
     billing.create_plan(ws.store, "eur", price_per_1k="1.50", currency="EUR")
     env = {
         "MODELMINT_HOME": str(ws.settings.home),

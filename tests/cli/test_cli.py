@@ -67,9 +67,10 @@ def test_data_train_promote_eval(mm, reviews_csv):
     assert ev["accuracy"] == trained["test"]["accuracy"]
     out = mm("retrain", "reviews", code=2)
     assert "no new labelled feedback" in out.err
-    job = _json(mm("retrain", "reviews", "--queue", "--json"))
-    assert job["status"] == "queued"
-    assert "ran 1 job" in mm("worker", "--once").out
+    # refused at the door: a job the worker could not run is never queued
+    out = mm("retrain", "reviews", "--queue", "--json", code=2)
+    assert "no new labelled feedback" in out.err
+    assert "ran 0 job" in mm("worker", "--once").out
 
 
 @pytest.mark.parametrize(

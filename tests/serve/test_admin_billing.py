@@ -3,18 +3,24 @@ the admin token; the same rules as the CLI (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import time_machine
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from modelmint.billing.rules import RULES
 from modelmint.serve import create_app
 from modelmint.store import new_id
+from modelmint.types import MeterItem
 
-ADMIN = {"Authorization": "Bearer admin-secret"}
+TOKEN = "admin-secret-of-at-least-32-characters"
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 PREDICT = "/v1/scenarios/reviews/predict"
 
 
-def test_admin_api_runs_the_business(ws, trained):
-    settings = ws.settings.model_copy(update={"admin_token": SecretStr("admin-secret")})
+def test_admin_api_runs_the_business(ws, tiny_trained):
+    settings = ws.settings.model_copy(update={"admin_token": SecretStr(TOKEN)})
     with TestClient(create_app(settings, ws.store)) as c:
         assert c.post("/v1/admin/plans", json={"name": "x", "price_per_1k": "1"}).status_code == 401
         r = c.post(
@@ -31,16 +37,18 @@ def test_admin_api_runs_the_business(ws, trained):
         assert r.status_code == 201, r.text
         bad = c.post("/v1/admin/plans", json={"name": "neg", "price_per_1k": "-1"}, headers=ADMIN)
         assert bad.status_code == 400
-        r = c.post(
-            "/v1/admin/tenants",
-            json={
-                "name": "acme",
-                "plan": "pro",
-                "contact_email": "ap@acme.example",
-                "webhook_url": "https://acme.example/hooks",
-            },
-            headers=ADMIN,
-        )
+        # a customer since October, whose October is invoiced below
+        with time_machine.travel(datetime(2026, 10, 1, tzinfo=UTC)):
+            r = c.post(
+                "/v1/admin/tenants",
+                json={
+                    "name": "acme",
+                    "plan": "pro",
+                    "contact_email": "ap@acme.example",
+                    "webhook_url": "https://acme.example/hooks",
+                },
+                headers=ADMIN,
+            )
         assert r.status_code == 201 and r.json()["webhook_secret"].startswith("whsec_")
         listed = c.get("/v1/admin/tenants", headers=ADMIN).json()["tenants"]
         assert listed[0]["name"] == "acme" and "webhook_secret" not in listed[0]
@@ -76,13 +84,16 @@ def test_admin_api_runs_the_business(ws, trained):
             "latency_ms": 1.0,
         }
         ws.store.billing.record_request(
-            request_id=new_id(),
-            tenant_id=tid,
-            key_id="k",
-            scenario="reviews",
-            period="2026-10",
-            quota=None,
-            prediction_rows=[{**row, "id": new_id()} for _ in range(500)],
+            MeterItem(
+                request_id=new_id(),
+                tenant_id=tid,
+                key_id="k",
+                scenario="reviews",
+                period="2026-10",
+                quota=None,
+                prediction_rows=tuple({**row, "id": new_id()} for _ in range(500)),
+            ),
+            RULES,
         )
         closed = c.post("/v1/admin/invoices/close", json={"period": "2026-10"}, headers=ADMIN)
         inv = closed.json()["invoices"][0]

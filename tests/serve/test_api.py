@@ -19,7 +19,7 @@ URL = "/v1/scenarios/reviews/predict"
 
 
 @pytest.fixture
-def api(ws, trained):
+def api(ws, tiny_trained):
     billing.create_plan(ws.store, "starter", price_per_1k="2.00", quota=1000)
     billing.create_tenant(ws.store, "acme", plan="starter")
     key, rec = billing.create_key(ws.store, "acme")
@@ -138,7 +138,7 @@ def test_revoked_key_stops_at_once(api, ws):
     assert "revoked" in _shape(api.post(URL, json={"inputs": ["很好"]}), 401)["error"]
 
 
-def test_quota_429_with_retry_after(ws, trained):
+def test_quota_429_with_retry_after(ws, tiny_trained):
     billing.create_plan(ws.store, "free", price_per_1k="0", quota=3)
     billing.create_tenant(ws.store, "small", plan="free")
     key, _ = billing.create_key(ws.store, "small")
@@ -152,14 +152,22 @@ def test_quota_429_with_retry_after(ws, trained):
         assert c.get("/v1/usage").json()["total_units"] == 3
 
 
-def test_rate_limit_429(ws, trained):
+def test_rate_limit_429(ws, tiny_trained):
     billing.create_plan(ws.store, "slow", price_per_1k="1", rate_limit=0.5, burst=2)
     billing.create_tenant(ws.store, "burst", plan="slow")
     key, _ = billing.create_key(ws.store, "burst")
-    with TestClient(create_app(ws.settings, ws.store)) as c:
+    # the limiter's clock is pinned: the three calls happen at one instant however slow the
+    # machine, and the refill is a move of the clock, not a wait
+    with (
+        time_machine.travel(NOW, tick=False) as clock,
+        TestClient(create_app(ws.settings, ws.store)) as c,
+    ):
         c.headers["Authorization"] = f"Bearer {key}"
         codes = [c.post(URL, json={"inputs": ["好"]}).status_code for _ in range(3)]
         assert codes == [200, 200, 429]
+        clock.shift(2.0)  # 0.5 req/s: one token back after 2 s
+        codes = [c.post(URL, json={"inputs": ["好"]}).status_code for _ in range(2)]
+        assert codes == [200, 429]
 
 
 def _served_within(api, ref: str, seconds: float = 15.0) -> bool:
@@ -198,12 +206,26 @@ def test_health_ready_and_openapi(api):
     assert api.get("/docs").status_code == 200
 
 
-def test_admin_retrain_queues_a_job(ws, trained):
-    ws.settings.admin_token = SecretStr("s3cret")
+def test_admin_retrain_queues_a_job(ws, tiny_trained):
+    ws.settings.admin_token = SecretStr("s3cret-" + "x" * 32)
     with TestClient(create_app(ws.settings, ws.store)) as c:
         _shape(c.post("/v1/admin/retrain", json={"scenario": "reviews"}), 401)
-        h = {"Authorization": "Bearer s3cret"}
+        h = {"Authorization": "Bearer s3cret-" + "x" * 32}
         _shape(c.post("/v1/admin/retrain", json={"scenario": "nope"}, headers=h), 404)
+        # nothing new to learn from: refused at the door, nothing queued
+        r = c.post("/v1/admin/retrain", json={"scenario": "reviews"}, headers=h)
+        assert "no new labelled feedback" in _shape(r, 400)["error"]
+        assert ws.store.jobs.list() == []
+        # promoting the version already in production is refused, not a 1 -> 1 audit row
+        r = c.post("/v1/admin/scenarios/reviews/promote", json={"version": 1}, headers=h)
+        assert "already in production" in _shape(r, 409)["error"]
+        billing.create_plan(ws.store, "p", price_per_1k="1")
+        billing.create_tenant(ws.store, "acme", plan="p")
+        key, _ = billing.create_key(ws.store, "acme")
+        tenant = {"Authorization": f"Bearer {key}"}
+        pred = c.post(URL, json={"inputs": ["包装破损，客服也不理人"]}, headers=tenant).json()
+        fb = {"prediction_id": pred["predictions"][0]["id"], "label": "neg"}
+        assert c.post("/v1/feedback", json=fb, headers=tenant).status_code == 201
         r = c.post("/v1/admin/retrain", json={"scenario": "reviews"}, headers=h)
         assert r.status_code == 202
         job = c.get(f"/v1/admin/jobs/{r.json()['job']}", headers=h).json()

@@ -19,7 +19,7 @@ PREDICT = "/v1/scenarios/reviews/predict"
 
 
 @pytest.fixture
-def two_tenants(ws, trained):
+def two_tenants(ws, tiny_trained):
     billing.create_plan(ws.store, "p", price_per_1k="1.00", quota=1000)
     keys = {}
     for name in ("alpha", "beta"):
@@ -105,6 +105,10 @@ def _invoices(c, keys, ws):
     assert [i["number"] for i in mine] == ["INV-T-beta"]
     r = c.get("/v1/invoices/INV-T-alpha", headers=_auth(keys["beta"]))
     assert r.status_code == 404
+    # another tenant's number reads exactly like one that does not exist
+    unknown = c.get("/v1/invoices/INV-T-nobod", headers=_auth(keys["beta"]))
+    assert unknown.status_code == 404
+    assert r.json()["error"].replace("alpha", "?") == unknown.json()["error"].replace("nobod", "?")
 
 
 # tenant route -> check; ops and admin routes use no tenant key
@@ -157,7 +161,12 @@ def test_tenant_keys_cannot_use_any_admin_route(ws):
     billing.create_plan(ws.store, "p", price_per_1k="1.00")
     billing.create_tenant(ws.store, "alpha", plan="p")
     key, _ = billing.create_key(ws.store, "alpha")
-    settings = ws.settings.model_copy(update={"admin_token": SecretStr("admin-secret")})
+    settings = ws.settings.model_copy(
+        update={
+            "admin_token": SecretStr("admin-secret-for-the-tests-0123456789"),
+            "auth_failures_per_minute": 1_000_000,  # every wrong token here is on purpose
+        }
+    )
     app = create_app(settings, ws.store)
     admin = sorted(
         (m, r.path)

@@ -21,7 +21,7 @@ from modelmint.modeling import get_encoder
 from modelmint.pipeline import train_and_register
 from modelmint.serve import create_app
 
-ADMIN = "admin-secret"
+ADMIN = "admin-secret-for-the-tests-0123456789"
 
 
 @contextmanager
@@ -87,27 +87,35 @@ def test_hot_swap_under_load_fails_no_request(ws, trained):
                     else:
                         seen[r.json()["model"]] += 1
 
+        def more_traffic(n: int = 10) -> None:
+            """Wait (deadline, not a sleep) until n more answers came back to the clients."""
+            target = sum(seen.values()) + n
+            deadline = time.monotonic() + 30
+            while sum(seen.values()) < target and not failures:
+                assert time.monotonic() < deadline, "the clients got no answers"
+                time.sleep(0.02)
+
         threads = [threading.Thread(target=client) for _ in range(8)]
         for t in threads:
             t.start()
         admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN}"})
         user = httpx.Client(base_url=url, headers=headers)
-        time.sleep(0.5)
+        more_traffic()
         r = admin.post("/v1/admin/scenarios/reviews/promote", json={"version": 2})
         assert r.status_code == 200 and r.json()["was"] == 1, r.text
         # switched in this process before the admin call returned: the next request is on v2
         assert _post(user, "reviews", ["好"]).json()["model"] == "reviews:2"
-        time.sleep(0.5)
+        more_traffic()
         r = admin.post("/v1/admin/scenarios/reviews/rollback", json={"reason": "test"})
         assert r.json()["production"] == 1
         assert _post(user, "reviews", ["好"]).json()["model"] == "reviews:1"
-        time.sleep(0.5)
+        more_traffic()
         registry.promote(ws.store, "reviews:2")  # another process's promotion
         deadline = time.monotonic() + 20
         while _post(user, "reviews", ["好"]).json()["model"] != "reviews:2":
             assert time.monotonic() < deadline, "the watcher never switched"
             time.sleep(0.05)
-        time.sleep(0.5)
+        more_traffic()
         stop.set()
         for t in threads:
             t.join(30)
@@ -183,11 +191,13 @@ def slow_encoder(monkeypatch):
     enc = get_encoder("multilingual-e5-small")
     real = enc.embed
     release = threading.Event()
+    release.running = threading.Event()  # set when a slow batch has started and is held
 
     def embed(texts, max_tokens):
         if any("boom" in t for t in texts):
             raise RuntimeError("simulated kernel failure")
         if any("slow" in t for t in texts):
+            release.running.set()
             release.wait(10)
         return real(texts, max_tokens)
 
@@ -207,9 +217,11 @@ def test_full_queue_answers_503_with_retry_after(ws, trained, slow_encoder):
                 results.append(_post(c, "reviews", ["slow 好"]))
 
         threads = [threading.Thread(target=client) for _ in range(10)]
-        for t in threads:
+        threads[0].start()
+        assert slow_encoder.running.wait(20)  # the first is running, held: the queue is empty
+        for t in threads[1:]:
             t.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 20  # 4 queue behind it, 5 are refused at once
         while sum(r.status_code == 503 for r in results) < 5 and time.monotonic() < deadline:
             time.sleep(0.05)
         slow_encoder.set()

@@ -78,14 +78,30 @@ def test_tabular_classification_lightgbm_with_categoricals_and_shap(ws, tmp_path
         assert r.status_code == 400 and "object of features" in r.text
         r = c.post("/v1/scenarios/cancer/predict", json={"inputs": [{"nope": 1}]})
         assert r.status_code == 400 and "unknown feature" in r.text
-        # a missing feature is allowed (LightGBM's missing-value branch)
-        r = c.post("/v1/scenarios/cancer/predict", json={"inputs": [{"mean radius": 20.0}]})
-        assert r.status_code == 200
+        # each feature is checked against the training schema: 400 naming it, nothing billed
+        for bad, says in [
+            ({"mean radius": "fifty"}, "feature 'mean radius' is 'fifty'; it is numeric"),
+            ({"mean radius": True}, "feature 'mean radius' is True; it is numeric"),
+            ({"size_band": "medium"}, "'medium', a category training never saw; send one of"),
+            ({"size_band": None}, "feature 'size_band' is missing; it was never missing"),
+            ({k: v for k, v in row.items() if k != "mean area"}, "'mean area' is missing"),
+        ]:
+            r = c.post("/v1/scenarios/cancer/predict", json={"inputs": [{**row, **bad}]})
+            if "mean area" not in says:
+                assert r.status_code == 400 and says in r.json()["error"], (bad, r.text)
+            else:
+                r = c.post("/v1/scenarios/cancer/predict", json={"inputs": [bad]})
+                assert r.status_code == 400 and says in r.json()["error"], r.text
+        # a number sent as a numeric string is fine
+        r = c.post(
+            "/v1/scenarios/cancer/predict", json={"inputs": [{**row, "mean radius": "20.5"}]}
+        )
+        assert r.status_code == 200, r.text
     by_type = {
         r["unit_type"]: r["units"]
         for r in ws.store.billing.usage_by_scenario(billing.current_period())
     }
-    assert by_type == {"explain": 1, "predict": 1}
+    assert by_type == {"explain": 1, "predict": 2}
 
 
 def test_tabular_regression_metrics_and_mean_baseline(ws, tmp_path, client_for):
@@ -110,10 +126,13 @@ def test_tabular_regression_metrics_and_mean_baseline(ws, tmp_path, client_for):
             "predictions"
         ][0]
         assert isinstance(p["value"], float) and 20 < p["value"] < 400
+        # a regression answer carries its value; score and scores do not apply and are left
+        # out, label stays (the value as text) for clients written before `value`
+        assert set(p) == {"id", "value", "label"} and float(p["label"]) == round(p["value"], 3)
+        # retraining cannot use regression feedback, so it is refused at the door
         fb = {"prediction_id": p["id"], "label": "151.0"}
-        assert c.post("/v1/feedback", json=fb).status_code == 201
-        r = c.post("/v1/feedback", json={**fb, "label": "about 150"})
-        assert r.status_code == 400 and "not a number" in r.text
+        r = c.post("/v1/feedback", json=fb)
+        assert r.status_code == 400 and "retraining from feedback covers" in r.text
 
 
 def test_entities_crf_span_f1_chinese_by_character(ws, tmp_path, client_for):

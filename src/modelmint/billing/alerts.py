@@ -4,7 +4,7 @@ retries, sent by `modelmint worker`.
 
 Signature (like Stripe's): header ``ModelMint-Signature: t=<unix seconds>,v1=<hex>`` where hex
 is HMAC-SHA256 over ``f"{t}.{body}"`` with the tenant's webhook secret. `verify_signature` is
-what a receiver runs."""
+what a receiver runs. The target is checked again at each delivery (`billing.webhooks`)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,14 @@ import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from modelmint.billing import webhooks
+from modelmint.errors import ModelMintError
 from modelmint.store import Store
+
+if TYPE_CHECKING:
+    from modelmint.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -79,38 +84,64 @@ def _payload(alert: dict[str, Any]) -> bytes:
     ).encode()
 
 
-def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    import httpx
+Post = Callable[[str, bytes, dict[str, str]], int]
 
-    return httpx.post(url, content=body, headers=headers, timeout=10).status_code
+
+def _send(
+    alert: dict[str, Any],
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    allow_private: bool,
+    post: Post | None,
+) -> int:
+    """Resolve and check the target now (DNS can change), then POST to the address checked;
+    the HTTP status."""
+    url = alert["webhook_url"]
+    addresses = webhooks.resolve_target(url, allow_private=allow_private)
+    if post is not None:
+        return post(url, body, headers)
+    return webhooks.post_pinned(url, addresses[0], body, headers)
 
 
 def deliver_due(
     store: Store,
     *,
+    settings: Settings,
     now: datetime | None = None,
-    post: Callable[[str, bytes, dict[str, str]], int] = _post,
+    post: Post | None = None,
 ) -> int:
     """POST every due pending alert to its tenant's webhook; returns how many were delivered.
     A failure retries with exponential backoff (30 s, 1 min, 2 min, ... at most 1 h), and after
-    MAX_ATTEMPTS the alert is `failed` (it stays visible in `modelmint alerts list`)."""
+    MAX_ATTEMPTS the alert is `failed` (it stays visible in `modelmint alerts list`). A target
+    that is (or now resolves to) a non-public address is not contacted and counts as a failure,
+    unless ``settings.webhook_allow_private``. `post` replaces the HTTP call (tests); the
+    target is checked either way."""
     now = now or datetime.now(UTC)
+    webhooks.seal_clear_secrets_once(store, settings)
+    box = None
     delivered = 0
     for alert in store.alerts.due(now):
         if not alert["webhook_url"]:
             store.alerts.mark(alert["id"], status="no_webhook", next_attempt_at=None)
             continue
         body = _payload(alert)
-        headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(alert["webhook_secret"] or "", body),
-            "ModelMint-Event-Id": alert["id"],
-        }
         attempts = alert["attempts"] + 1
         try:
-            status = post(alert["webhook_url"], body, headers)
+            box = box or webhooks.SecretBox.from_settings(settings)
+            secret = box.open(alert["tenant"], alert["webhook_secret"] or "")
+            headers = {
+                "Content-Type": "application/json",
+                SIGNATURE_HEADER: sign(secret, body),
+                "ModelMint-Event-Id": alert["id"],
+            }
+            status = _send(
+                alert, body, headers, allow_private=settings.webhook_allow_private, post=post
+            )
             error = None if 200 <= status < 300 else f"HTTP {status}"
-        except Exception as exc:  # unreachable, timeout, bad URL: all retried
+        except ModelMintError as exc:  # a refused target, a secret this key cannot open
+            error = exc.message[:500]
+        except Exception as exc:  # unreachable, timeout, non-2xx: all retried
             error = f"{type(exc).__name__}: {exc}"[:500]
         if error is None:
             store.alerts.mark(

@@ -14,8 +14,9 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from modelmint.billing import ranges, webhooks
 from modelmint.billing.pricing import (
     TIER_MODES,
     Pricing,
@@ -23,14 +24,15 @@ from modelmint.billing.pricing import (
     parse_tiers,
     usage_cap,
 )
-from modelmint.errors import Forbidden, InvalidInput, RateLimited, Unauthorized
+from modelmint.errors import ConfigError, Forbidden, InvalidInput, RateLimited, Unauthorized
 from modelmint.store import Store
 from modelmint.types import Money
 
+if TYPE_CHECKING:
+    from modelmint.settings import Settings
+
 KEY_PREFIX = "mm_live_"
 TEST_KEY_PREFIX = "mm_test_"
-_DURATION = re.compile(r"(\d+)([smhd])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 
@@ -49,17 +51,25 @@ def current_period(now: datetime | None = None) -> str:
 def percent_bp(percent: str, what: str) -> int:
     """'20' or '7.5' (percent) -> basis points (2000, 750)."""
     try:
-        bp = Decimal(str(percent)) * 100
+        bp = Decimal(str(percent).strip()) * 100
     except InvalidOperation as exc:
         raise InvalidInput(f"{what} '{percent}' is not a number of percent, e.g. 20") from exc
-    if bp < 0 or bp > 10000 or bp != bp.to_integral_value():
-        raise InvalidInput(f"{what} {percent}% must be 0-100 with at most 2 decimals")
+    if not bp.is_finite() or bp < 0 or bp > 10000 or bp != bp.to_integral_value():
+        raise InvalidInput(f"{what} {percent}% must be 0-100 with at most 2 decimals, e.g. 7.5")
     return int(bp)
+
+
+FIRST_YEAR, LAST_YEAR = 1970, 9998  # periods a date can hold with its end (the next month)
 
 
 def validate_period(period: str) -> str:
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period or ""):
-        raise InvalidInput(f"period '{period}' is not YYYY-MM, e.g. {current_period()}")
+        raise InvalidInput(f"period '{period[:20]}' is not YYYY-MM, e.g. {current_period()}")
+    if not FIRST_YEAR <= int(period[:4]) <= LAST_YEAR:
+        raise InvalidInput(
+            f"period {period} is out of range; give a month from {FIRST_YEAR}-01 to "
+            f"{LAST_YEAR}-12, e.g. {current_period()}"
+        )
     return period
 
 
@@ -72,36 +82,34 @@ def seconds_to_period_end(now: datetime | None = None) -> int:
 
 # plans and tenants ---------------------------------------------------------------------------
 def _plan_columns(currency: str, given: dict[str, Any]) -> dict[str, Any]:
-    """Validated plan columns for the options given (None: not given)."""
+    """Validated plan columns for the options given (None: not given). Every number is held to
+    its range in `billing.ranges`."""
     g = {k: v for k, v in given.items() if v is not None}
     out: dict[str, Any] = {}
     if "price_per_1k" in g:
-        out["price_per_1k_micros"] = Money.parse(g["price_per_1k"], currency).micros
+        out["price_per_1k_micros"] = ranges.money_micros(
+            g["price_per_1k"], currency, "price_per_1k"
+        )
     if "budget" in g:
-        cap = Money.parse(g["budget"], currency)
-        if cap.micros <= 0:
-            raise InvalidInput("--budget must be an amount > 0, e.g. 50.00 (omit for no cap)")
-        out["budget_micros"] = cap.micros
-    checks = {
-        "quota": (0, "monthly_quota", "--quota must be a number of units per month >= 0"),
-        "rate_limit": (1e-9, "rate_limit_rps", "--rate-limit must be requests per second > 0"),
-        "burst": (1, "burst", "--burst must be at least 1"),
-        "tenant_rate_limit": (
-            1e-9,
-            "tenant_rate_limit_rps",
-            "--tenant-rate-limit must be requests per second > 0",
-        ),
-        "concurrency": (1, "max_concurrent", "--concurrency must be at least 1 call in flight"),
-        "included": (0, "included_units", "--included must be a number of units >= 0"),
-        "trial_days": (0, "trial_days", "--trial-days must be a number of days >= 0"),
+        out["budget_micros"] = ranges.money_micros(g["budget"], currency, "budget", positive=True)
+    counts = {  # option: (least, most, column, what it counts)
+        "quota": (0, ranges.MAX_UNITS, "monthly_quota", "units per month"),
+        "burst": (1, ranges.MAX_BURST, "burst", "requests"),
+        "concurrency": (1, ranges.MAX_CONCURRENCY, "max_concurrent", "calls in flight"),
+        "included": (0, ranges.MAX_UNITS, "included_units", "units per month"),
+        "trial_days": (0, ranges.MAX_TRIAL_DAYS, "trial_days", "days"),
     }
-    for opt, (least, column, message) in checks.items():
+    for opt, (least, most, column, meaning) in counts.items():
         if opt in g:
-            if g[opt] < least:
-                raise InvalidInput(message)
-            out[column] = g[opt]
+            out[column] = ranges.whole_number(g[opt], opt, least, most, meaning)
+    for opt, column in (
+        ("rate_limit", "rate_limit_rps"),
+        ("tenant_rate_limit", "tenant_rate_limit_rps"),
+    ):
+        if opt in g:
+            out[column] = ranges.rate(g[opt], opt)
     if "fee" in g:
-        out["fee_micros"] = Money.parse(g["fee"], currency).micros
+        out["fee_micros"] = ranges.money_micros(g["fee"], currency, "fee")
     if "prices" in g:
         out["prices"] = parse_prices(g["prices"], currency) or None
     if "tiers" in g:
@@ -168,7 +176,7 @@ def create_plan(
     a tenant's keys; ``concurrency`` a tenant's calls in flight; ``quota`` units a month;
     ``budget`` the most a tenant's usage may cost a month (enforced like the quota)."""
     _check_name("plan", name)
-    currency = Money.parse("0", currency).currency
+    currency = ranges.currency_code(currency)
     if price_per_1k is None and not tiers:
         raise InvalidInput("give a price: --price-per-1k 2.00 (0 for a free tier) or --tier lines")
     given = dict(
@@ -287,9 +295,19 @@ def plan_public(p: dict[str, Any]) -> dict[str, Any]:
 def resolve_plan(store: Store, ref: str) -> dict[str, Any]:
     """'pro' -> the latest version of pro; 'pro@2' -> version 2."""
     name, sep, version = ref.partition("@")
-    if sep and not version.isdigit():
-        raise InvalidInput(f"plan '{ref}' is not NAME or NAME@VERSION, e.g. pro@2")
-    return store.billing.plan(name, int(version) if sep else None)
+    if sep and not re.fullmatch(r"[0-9]+", version):
+        raise InvalidInput(f"plan '{ref[:80]}' is not NAME or NAME@VERSION, e.g. pro@2")
+    number = None
+    if sep:
+        if len(version) > 12:  # out of range, without converting a huge digit string
+            raise InvalidInput(
+                f"plan version {version[:20]}... is out of range; give a version from 1 to "
+                f"{ranges.MAX_PLAN_VERSION:,}, e.g. {name}@2"
+            )
+        number = ranges.whole_number(
+            int(version), "plan version", 1, ranges.MAX_PLAN_VERSION, "a version"
+        )
+    return store.billing.plan(name, number)
 
 
 def change_plan(store: Store, tenant: str, plan: str) -> dict[str, Any]:
@@ -325,15 +343,33 @@ def create_tenant(
     discount_percent: str | None = None,
     webhook_url: str | None = None,
     trial_days: int | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     """A customer organisation on a plan (NAME or NAME@VERSION). Its currency is the plan's (a
     different one is refused). It starts in a trial when the plan has trial days, or with
     ``status='trial'`` or ``trial_days``: usage until ``trial_ends_at`` is not charged, and
-    `set_tenant_status(..., 'active')` ends the trial early (suspend the same way)."""
+    `set_tenant_status(..., 'active')` ends the trial early (suspend the same way).
+
+    ``webhook_url`` needs ``settings``: the URL is checked against
+    ``webhook_allow_private`` and the new signing secret is sealed with the server key; the
+    returned record carries the secret in clear (shown once), the database only sealed."""
     _check_name("tenant", name)
     p = resolve_plan(store, plan)
-    if trial_days is not None and trial_days < 1:
-        raise InvalidInput("--trial-days must be at least 1 (omit it for the plan's trial)")
+    if trial_days is not None and (
+        isinstance(trial_days, bool)
+        or not isinstance(trial_days, int)
+        or not 1 <= trial_days <= ranges.MAX_TRIAL_DAYS
+    ):
+        raise InvalidInput(
+            f"trial_days {str(trial_days)[:20]} is out of range: a tenant's trial is at least 1 "
+            f"and at most {ranges.MAX_TRIAL_DAYS} days (omit it for the plan's trial)"
+        )
+    if not 0 <= p["trial_days"] <= ranges.MAX_TRIAL_DAYS:  # stored by an older version
+        raise InvalidInput(
+            f"plan {p['name']} v{p['version']} has a trial of {p['trial_days']} days, more than "
+            f"{ranges.MAX_TRIAL_DAYS}; give --trial-days, or make a new version with "
+            f"`modelmint plans update {p['name']} --trial-days 14`"
+        )
     days = trial_days or p["trial_days"] or (DEFAULT_TRIAL_DAYS if status == "trial" else 0)
     status = status or ("trial" if days else "active")
     if status not in ("trial", "active"):
@@ -341,7 +377,9 @@ def create_tenant(
     if status == "active" and trial_days:
         raise InvalidInput("--trial-days with --status active: drop one of them")
     trial_ends_at = datetime.now(UTC) + timedelta(days=days) if status == "trial" else None
-    if currency is not None and currency.upper() != p["currency"]:
+    if currency is not None:
+        currency = ranges.currency_code(currency)
+    if currency is not None and currency != p["currency"]:
         raise InvalidInput(
             f"tenant currency {currency.upper()} differs from plan {plan}'s {p['currency']}; "
             f"pick a plan priced in {currency.upper()} or drop --currency"
@@ -349,11 +387,15 @@ def create_tenant(
     if contact_email is not None and not _EMAIL.fullmatch(contact_email):
         raise InvalidInput(f"'{contact_email}' is not an email address; e.g. billing@acme.com")
     discount_bp = percent_bp(discount_percent, "--discount") if discount_percent else 0
-    if webhook_url is not None and not re.fullmatch(r"https?://\S{3,1990}", webhook_url):
-        raise InvalidInput(
-            f"'{webhook_url[:100]}' is not an http(s) URL; e.g. https://acme.example/hooks"
-        )
-    return store.billing.create_tenant(
+    secret = sealed = None
+    if webhook_url is not None:
+        if settings is None:
+            raise ConfigError("create_tenant with a webhook_url needs settings=; pass them down")
+        webhooks.check_url(webhook_url, allow_private=settings.webhook_allow_private)
+        box = webhooks.SecretBox.from_settings(settings)
+        secret = box.new_secret()  # signs alert webhooks; shown once, stored sealed
+        sealed = box.seal(name, secret)
+    rec = store.billing.create_tenant(
         name,
         p["id"],
         status,
@@ -363,9 +405,9 @@ def create_tenant(
         discount_bp=discount_bp,
         webhook_url=webhook_url,
         trial_ends_at=trial_ends_at,
-        # signs alert webhooks; shown once at creation (`modelmint tenants create`)
-        webhook_secret=("whsec_" + secrets.token_urlsafe(24)) if webhook_url else None,
+        webhook_secret=sealed,
     )
+    return {**rec, "webhook_secret": secret}
 
 
 def set_tenant_status(store: Store, name: str, status: str) -> dict[str, Any]:
@@ -380,12 +422,11 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def parse_duration(text: str, what: str) -> timedelta:
-    """'90d', '24h', '30m', '0s' -> timedelta."""
-    m = _DURATION.fullmatch((text or "").strip())
-    if not m:
-        raise InvalidInput(f"{what} '{text}' is not a duration; use e.g. 90d, 24h, 30m or 0s")
-    return timedelta(seconds=int(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+def parse_duration(
+    text: str, what: str, *, least: timedelta = ranges.MIN_KEY_LIFETIME
+) -> timedelta:
+    """'90d', '24h', '30m' -> timedelta, from `least` to 10 years (`ranges.duration`)."""
+    return ranges.duration(text, what, least=least)
 
 
 def create_key(
@@ -401,20 +442,28 @@ def create_key(
     """Returns (the full key - shown once, never stored - and the stored record).
 
     ``test``: an ``mm_test_`` key, metered apart and never billed. ``scenarios``: the only
-    scenarios it may call (default all). ``read_only``: usage and invoices, no predictions or
-    feedback. ``expires_in``: a duration such as ``90d``."""
+    scenarios it may call (None: all; an empty list is refused, never read as "all").
+    ``read_only``: usage and invoices, no predictions or feedback. ``expires_in``: a duration
+    such as ``90d``, from 1 minute to 10 years."""
     t = store.billing.tenant(tenant)
+    if scenarios is not None and not scenarios:
+        raise InvalidInput(
+            "scenarios is an empty list, which would limit the key to nothing; leave it out "
+            "for a key that may call every scenario, or name at least one"
+        )
     for s in scenarios or []:
         _check_name("scenario", s)
     expires_at = (
-        datetime.now(UTC) + parse_duration(expires_in, "--expires-in") if expires_in else None
+        datetime.now(UTC) + parse_duration(expires_in, "expires_in")
+        if expires_in is not None
+        else None
     )
     return _new_key(
         store,
         t["id"],
         name,
         mode="test" if test else "live",
-        scenarios=sorted(set(scenarios)) if scenarios else None,
+        scenarios=sorted(set(scenarios)) if scenarios is not None else None,
         access="read" if read_only else "write",
         expires_at=expires_at,
     )
@@ -446,7 +495,7 @@ def rotate_key(store: Store, key_id: str, overlap: str = "24h") -> tuple[str, di
         scenarios=old["scenarios"],
         access=old["access"],
         expires_at=old["expires_at"],
-        expire_old=(key_id, now + parse_duration(overlap, "--overlap")),
+        expire_old=(key_id, now + parse_duration(overlap, "overlap", least=timedelta(0))),
     )
 
 

@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from modelmint.billing import ranges
 from modelmint.billing.core import current_period, percent_bp, validate_period
-from modelmint.billing.pricing import Pricing, charge_segment, segments
+from modelmint.billing.pricing import Pricing, charge_segment, period_bounds, segments
 from modelmint.errors import Conflict, InvalidInput
 from modelmint.store import Store, new_id
 from modelmint.types import Money
@@ -43,6 +44,9 @@ EXPORT_FIELDS = (
     "total",
     "issued_at",
 )
+
+
+MAX_STORED = 2**63 - 1  # the largest amount an invoice row holds, in micro-units
 
 
 def tax_rate_bp(percent: str) -> int:
@@ -115,7 +119,9 @@ def close_period(
     now: datetime | None = None,
 ) -> list[tuple[dict[str, Any], bool]]:
     """Issue one invoice per tenant (or for `tenant`) for a period that has ended. Closing again
-    returns the invoices already issued: (invoice, created) pairs."""
+    returns the invoices already issued: (invoice, created) pairs. A period that ended before
+    the tenant (or, without `tenant`, every tenant) was created is refused; without `tenant`,
+    only the tenants that existed before the period's end get an invoice."""
     period = validate_period(period)
     if period >= current_period(now):
         raise InvalidInput(
@@ -124,9 +130,25 @@ def close_period(
         )
     tax_bp = tax_rate_bp(tax_rate)
     tenants = [store.billing.tenant(tenant)] if tenant else store.billing.tenants()
+    _, end = period_bounds(period)
+    existed = [t for t in tenants if t["created_at"] < end]
+    if tenants and not existed:
+        first = min(tenants, key=lambda t: t["created_at"])
+        since = current_period(first["created_at"])
+        who = f"tenant {first['name']} was" if tenant else f"the first tenant ({first['name']}) was"
+        raise InvalidInput(
+            f"period {period} ended before {who} created (in {since}), so nothing is owed for "
+            f"it; close a month from {since} on, once it has ended"
+        )
+    tenants = existed
     out = []
     for t in tenants:
         draft = _draft(store, t, period, tax_bp)
+        if max(abs(draft[k]) for k in ("subtotal_micros", "total_micros")) > MAX_STORED:
+            raise InvalidInput(
+                f"tenant {t['name']}'s invoice for {period} would exceed 9.2 trillion "
+                f"{draft['currency']}, more than an invoice can hold; check the plan's prices"
+            )
         values = {
             **draft,
             "id": new_id(),
@@ -148,9 +170,7 @@ def credit_note(
         raise InvalidInput(f"{number} is a credit note; credit the invoice it refers to")
     if not reason.strip():
         raise InvalidInput("say why with --reason; it is printed on the credit note")
-    gross = Money.parse(amount, inv["currency"]).micros
-    if gross <= 0:
-        raise InvalidInput("--amount must be > 0, e.g. 5.00")
+    gross = ranges.money_micros(amount, inv["currency"], "amount", positive=True)
     earlier = [c for c in store.invoices.list(inv["tenant_id"]) if c["refers_to"] == number]
     left = inv["total_micros"] + sum(c["total_micros"] for c in earlier)
     if gross > left:

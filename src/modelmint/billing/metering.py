@@ -1,11 +1,12 @@
 """Group commit for metering: one writer thread per server process.
 
-A request hands its metering (prediction-log rows, usage row, quota increment, idempotency
-record, alerts) to the writer and waits. The writer takes everything queued while its previous
-transaction ran and commits it as ONE transaction (`BillingRepo.record_requests`), then wakes
-each waiter with its own outcome. An idle server commits a lone request at once (no timer, no
-added wait); a busy one pays one commit per batch instead of one per request. A response is
-sent only after its transaction has committed.
+A request hands its metering (a `MeterItem`: prediction-log rows, usage, quota, idempotency
+record, alert levels) to the writer and waits. The writer takes everything queued while its
+previous transaction ran and commits it as ONE transaction (`BillingRepo.record_requests`, each
+call decided by `billing.rules.RULES`), then wakes each waiter with its own `MeterOutcome`. An
+idle server commits a lone request at once (no timer, no added wait); a busy one pays one commit
+per batch instead of one per request. A response is sent only after its transaction has
+committed.
 
 Written by hand: the batching is a dozen lines around the repository's batch write, and no
 library offers group commit over SQLAlchemy."""
@@ -15,10 +16,14 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import Any
 
+from modelmint.billing.rules import RULES
 from modelmint.store import Store
+from modelmint.store.repos import MeterRules, meter_item
+from modelmint.types import MeterItem, MeterOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -26,19 +31,23 @@ _STOP = object()
 
 
 class GroupCommit:
-    def __init__(self, store: Store, max_batch: int = 256) -> None:
+    def __init__(self, store: Store, max_batch: int = 256, rules: MeterRules = RULES) -> None:
         self.store = store
         self.max_batch = max_batch
+        self.rules = rules
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.batches = 0
         self.requests = 0
         self._thread = threading.Thread(target=self._run, name="modelmint-metering", daemon=True)
         self._thread.start()
 
-    def submit(self, item: dict[str, Any]) -> Future[str]:
-        """Queue one request's metering (the keywords of `BillingRepo.record_request`); the
-        future gives "ok", "over_quota" or "conflict" once committed, or the error."""
-        fut: Future[str] = Future()
+    def submit(self, item: MeterItem | Mapping[str, Any]) -> Future[MeterOutcome]:
+        """Queue one call's metering; the future gives its `MeterOutcome` once committed, or
+        the error. A dict of `MeterItem`'s fields is accepted for now (the server's predict path
+        builds one) and converted here."""
+        if not isinstance(item, MeterItem):
+            item = meter_item(item)
+        fut: Future[MeterOutcome] = Future()
         self._queue.put((item, fut))
         return fut
 
@@ -66,9 +75,9 @@ class GroupCommit:
             if stop:
                 return
 
-    def _commit(self, batch: list[tuple[dict[str, Any], Future[str]]]) -> None:
+    def _commit(self, batch: list[tuple[MeterItem, Future[MeterOutcome]]]) -> None:
         try:
-            outcomes = self.store.billing.record_requests([item for item, _ in batch])
+            outcomes = self.store.billing.record_requests([item for item, _ in batch], self.rules)
         except Exception as exc:
             if len(batch) == 1:
                 batch[0][1].set_exception(exc)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from modelmint.billing import ranges
 from modelmint.errors import InvalidInput
 from modelmint.types import Money
 
@@ -62,7 +63,7 @@ def parse_prices(specs: list[str] | None, currency: str) -> dict[str, int]:
             raise InvalidInput("--price *:* is the default price; set it with --price-per-1k")
         if key in out:
             raise InvalidInput(f"--price {key} is given twice; give each scope once")
-        out[key] = Money.parse(price.strip(), currency).micros
+        out[key] = ranges.money_micros(price, currency, f"--price {key}")
     return out
 
 
@@ -73,15 +74,18 @@ def parse_tiers(specs: list[str] | None, currency: str) -> list[dict[str, Any]]:
     for spec in specs or []:
         upto, sep, price = spec.partition("=")
         upto = upto.strip().replace(",", "").replace("_", "")
-        if not sep or not (upto.isdigit() or upto.lower() == "inf"):
+        if not sep or not (re.fullmatch(r"[0-9]{1,30}", upto) or upto.lower() == "inf"):
             raise InvalidInput(
                 f"--tier '{spec[:100]}' is not UP_TO_UNITS=PRICE; e.g. --tier 100000=2.00 "
                 "--tier inf=1.00"
             )
+        bound = None
+        if upto.lower() != "inf":
+            bound = ranges.whole_number(int(upto), "--tier bound", 1, ranges.MAX_UNITS, "units")
         tiers.append(
             {
-                "up_to": None if upto.lower() == "inf" else int(upto),
-                "price_per_1k_micros": Money.parse(price.strip(), currency).micros,
+                "up_to": bound,
+                "price_per_1k_micros": ranges.money_micros(price, currency, "--tier price"),
             }
         )
     if not tiers:

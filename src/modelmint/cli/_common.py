@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -74,9 +75,29 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, default=_default, ensure_ascii=False, indent=2))
 
 
+ANNOUNCE_AT_S = 30.0
+"""A stage expected to take longer than this is announced with its estimate."""
+
+
+def about(seconds: float) -> str:
+    """'about 40 s', 'about 5 min', 'about 2 h': an estimate, rounded as one."""
+    if seconds < 55:
+        return f"about {max(5, round(seconds / 5) * 5)} s"
+    if seconds < 90 * 60:
+        return f"about {max(1, round(seconds / 60))} min"
+    return f"about {seconds / 3600:.1f} h"
+
+
 @contextmanager
-def progress_ui(enabled: bool = True) -> Iterator[Any]:
-    """A `progress(stage, done, total)` callback drawing one Rich bar per stage, with ETA."""
+def progress_ui(
+    enabled: bool = True, *, clock: Callable[[], float] = time.monotonic
+) -> Iterator[Any]:
+    """A `progress(stage, done, total)` callback drawing one Rich bar per stage, with ETA.
+
+    Long stages are announced: once the first chunk of a stage has taken a second or more, its
+    whole duration is extrapolated from that chunk's speed and, when it comes to more than
+    ANNOUNCE_AT_S, printed as one line ("embedding: about 5 min for 4,000 (measured on the
+    first 32)") above the bars, so a wait of minutes is never a surprise."""
     if not enabled:
         yield None
         return
@@ -91,12 +112,27 @@ def progress_ui(enabled: bool = True) -> Iterator[Any]:
         transient=False,
     ) as bar:
         tasks: dict[str, Any] = {}
+        first: dict[str, tuple[float, int]] = {}  # stage -> (when it was first seen, done then)
+        measured: set[str] = set()
 
         def update(stage: str, done: int, total: int) -> None:
             if total <= 0:  # nothing to do (e.g. every embedding was cached): show it as done
                 done = total = 1
+            now = clock()
             if stage not in tasks:
                 tasks[stage] = bar.add_task(stage, total=total)
+                first[stage] = (now, done)
+            elif stage not in measured and 0 < done < total:
+                t0, d0 = first[stage]
+                if done > d0 and now - t0 >= 1.0:  # one chunk measured: extrapolate
+                    measured.add(stage)
+                    whole = (now - t0) / (done - d0) * (total - d0)
+                    if whole >= ANNOUNCE_AT_S:
+                        bar.console.print(
+                            f"  {stage}: {about(whole)} for {total:,} (measured on the first "
+                            f"{done - d0:,}; the bar keeps the estimate current)",
+                            highlight=False,
+                        )
             bar.update(tasks[stage], completed=done, total=total)
 
         yield update

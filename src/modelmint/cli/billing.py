@@ -54,13 +54,15 @@ IncludedOpt = Annotated[
     int | None, typer.Option("--included", help="Units included each month (then overage).")
 ]
 TrialOpt = Annotated[
-    int | None, typer.Option("--trial-days", help="New tenants start with a free trial.")
+    int | None,
+    typer.Option("--trial-days", help="New tenants start with a free trial of N days (0-365)."),
 ]
 QuotaOpt = Annotated[
-    int | None, typer.Option("--quota", help="Units per month (omit for unlimited).")
+    int | None, typer.Option("--quota", help="Units per month, 0-10^12 (omit for unlimited).")
 ]
 RateOpt = Annotated[
-    float | None, typer.Option("--rate-limit", help="Requests per second per key (omit: none).")
+    float | None,
+    typer.Option("--rate-limit", help="Requests/s per key, 0.001-1000000 (omit: none)."),
 ]
 BurstOpt = Annotated[int | None, typer.Option("--burst", help="Burst size for the rate limit.")]
 TenantRateOpt = Annotated[
@@ -94,7 +96,8 @@ def plans_create(
     included: IncludedOpt = None,
     trial_days: TrialOpt = None,
     currency: Annotated[
-        str | None, typer.Option("--currency", help="ISO 4217 code (default: MODELMINT_CURRENCY).")
+        str | None,
+        typer.Option("--currency", help="ISO 4217 code (default: MODELMINT_CURRENCY)."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -293,8 +296,9 @@ def tenants_create(
     """Create a tenant (a customer organisation) on a plan."""
     from modelmint import billing
 
+    st = state(ctx)
     t = billing.create_tenant(
-        state(ctx).workspace().store,
+        st.workspace().store,
         name,
         plan=plan,
         status=status,
@@ -304,6 +308,7 @@ def tenants_create(
         discount_percent=discount,
         webhook_url=webhook_url,
         trial_days=trial_days,
+        settings=st.settings(),
     )
     out = {
         "name": t["name"],
@@ -426,7 +431,8 @@ def keys_create(
         bool, typer.Option("--read-only", help="Usage and invoices only; no predictions.")
     ] = False,
     expires_in: Annotated[
-        str | None, typer.Option("--expires-in", help="Expiry, e.g. 90d, 24h (default never).")
+        str | None,
+        typer.Option("--expires-in", help="Expiry, 1m to 3650d, e.g. 90d (default never)."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:

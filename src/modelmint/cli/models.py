@@ -120,7 +120,8 @@ def promote(
     alias: Annotated[str, typer.Option("--alias", help="production or candidate.")] = "production",
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")] = "",
 ) -> None:
-    """Point an alias (default production) at a version, atomically and audited."""
+    """Point an alias (default production) at a version, atomically and audited. The version
+    number is required, and the version the alias already points at is refused (exit 5)."""
     from modelmint import registry
 
     ws = state(ctx).workspace()
@@ -137,7 +138,8 @@ def rollback(
     alias: Annotated[str, typer.Option("--alias", help="production or candidate.")] = "production",
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")] = "",
 ) -> None:
-    """Return an alias to the version it had before its latest promotion."""
+    """Return an alias to the version it had before its latest promotion (exit 5 when there is
+    none)."""
     from modelmint import registry
 
     ws = state(ctx).workspace()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -14,6 +16,7 @@ from typing import Annotated
 import typer
 
 from modelmint.cli._common import console, setup_logging, state
+from modelmint.errors import ConfigError
 
 
 def app_factory():
@@ -24,6 +27,43 @@ def app_factory():
     settings = load_settings()
     setup_logging(settings.log_level, json_lines=True)
     return create_app(settings)
+
+
+def check_port(host: str, port: int) -> None:
+    """ConfigError (exit 7), naming --port, unless `host:port` can be bound right now.
+
+    Binds a socket the way uvicorn will (SO_REUSEADDR, so a port in TIME_WAIT is free) and
+    closes it at once: a port another process listens on is refused here, in a second, instead
+    of after every model has loaded."""
+    if not 0 < port < 65536:
+        raise ConfigError(f"--port {port} is not a TCP port; pass --port between 1 and 65535")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(
+            f"--host {host} is not an address of this machine ({exc.strerror}); pass --host "
+            "127.0.0.1, 0.0.0.0 or one of its addresses"
+        ) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"port {port} on {host} is already in use (another server?); pass --port "
+                    f"with a free port, e.g. --port {port + 1 if port < 65535 else 8000}, or stop "
+                    "what listens there"
+                ) from None
+            if exc.errno == errno.EACCES:
+                raise ConfigError(
+                    f"no permission to listen on port {port} (ports below 1024 need root); pass "
+                    "--port 1024 or above, e.g. --port 8000"
+                ) from None
+            raise ConfigError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); pass another --port or --host"
+            ) from None
 
 
 def serve(
@@ -44,12 +84,18 @@ def serve(
     """Serve the production version of every scenario over HTTP (OpenAPI docs at /docs)."""
     import uvicorn
 
+    from modelmint.serve.http import uvicorn_options
+    from modelmint.serve.pool import last_warm_up
+    from modelmint.serve.security import check_admin_token
+
     st = state(ctx)
     settings = st.settings()
-    st.workspace()  # migrate once, before the server processes start
-    os.environ["MODELMINT_HOME"] = str(settings.home)
     host = host or settings.host
     port = settings.port if port is None else port
+    check_admin_token(settings)  # a weak admin token stops here, before anything loads
+    check_port(host, port)  # in seconds, before a database migration or any model loads
+    st.workspace()  # migrate once, before the server processes start
+    os.environ["MODELMINT_HOME"] = str(settings.home)
     job_worker = None
     if not no_worker:
         job_worker = subprocess.Popen(
@@ -73,7 +119,17 @@ def serve(
     if workers > 1:  # /metrics sums over every server process (prometheus_client multiprocess)
         metrics_dir = tempfile.mkdtemp(prefix="modelmint-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    console.print(f"ModelMint API on http://{host}:{port} (docs: /docs) · home {settings.home}")
+    last = last_warm_up(settings.cache_dir)
+    console.print(
+        f"ModelMint API on http://{host}:{port} (docs: /docs) · home {settings.home}\n"
+        "Loading the production models first"
+        + (
+            f" (the last start took {last['seconds']:.0f} s for {last['scenarios']} scenarios)"
+            if last
+            else " (a first start took about 45 s on 2 cores: encoders load and warm up)"
+        )
+        + "; each model logs a 'warm-up k/N' line as it is ready."
+    )
     try:
         uvicorn.run(
             "modelmint.cli.serve:app_factory",
@@ -83,6 +139,7 @@ def serve(
             workers=workers,
             log_level="warning",
             access_log=False,
+            **uvicorn_options(settings),  # header limits and read timeouts (serve/http.py)
         )
     finally:
         if metrics_dir is not None:

@@ -82,12 +82,40 @@ def print_report(report, title: str) -> None:
             ],
         )
     )
+    print_confusion(report)
+
+
+MATRIX_MAX_LABELS = 6
+"""Up to this many classes the confusion matrix fits a terminal; above, the most confused
+pairs are shown instead (the full matrix stays in --json and the HTML report)."""
+
+
+def print_confusion(report, top: int = 10) -> None:
+    from modelmint.evaluate import confused_pairs
+
     labels = list(report.labels)
+    if len(labels) <= MATRIX_MAX_LABELS:
+        console.print(
+            table(
+                "Confusion matrix (rows: true, columns: predicted)",
+                ["true \\ pred", *labels],
+                [[lab, *row] for lab, row in zip(labels, report.confusion, strict=True)],
+            )
+        )
+        return
+    mistakes = sum(n for i, row in enumerate(report.confusion) for j, n in enumerate(row) if i != j)
+    pairs = confused_pairs(labels, report.confusion, top=top)
+    if not pairs:
+        console.print(f"no confusions: all {report.n} test examples are right")
+        return
+    support = {lab: sum(row) for lab, row in zip(labels, report.confusion, strict=True)}
     console.print(
         table(
-            "Confusion matrix (rows: true, columns: predicted)",
-            ["true \\ pred", *labels],
-            [[lab, *row] for lab, row in zip(labels, report.confusion, strict=True)],
+            f"Most confused pairs (top {len(pairs)} of {mistakes} mistakes over {len(labels)} "
+            "classes; the full matrix is in --json and the HTML report)",
+            ["true", "predicted as", "count", "share of true"],
+            [[t, p, n, f"{n / max(support[t], 1):.0%}"] for t, p, n in pairs],
+            numbers=2,
         )
     )
 
@@ -300,14 +328,17 @@ def retrain(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Feedback -> new dataset version -> train -> evaluate -> gate -> promote (only if better)."""
+    """Feedback -> new dataset version -> train -> evaluate -> gate -> promote (only if better).
+
+    Exits 8 (gate rejected) when the candidate is not promoted: it stays registered as
+    `candidate` and production does not change."""
+    from modelmint.errors import GateRejected
     from modelmint.pipeline import retrain as run_retrain
+    from modelmint.registry import retrain_preflight
 
     ws = state(ctx).workspace()
+    retrain_preflight(ws.store, name)  # refuse at the door, before a job or a progress bar
     if queue:
-        from modelmint import registry
-
-        registry.get(ws.store, f"{name}:production")
         job = ws.store.jobs.enqueue(
             "retrain", {"scenario": name, "min_improvement": min_improvement}
         )
@@ -322,8 +353,14 @@ def retrain(
         res = run_retrain(ws, name, min_improvement=min_improvement, progress=progress)
     if as_json:
         print_json(res.to_dict())
-        return
-    print_retrain(res)
+    else:
+        print_retrain(res)
+    if not res.promoted:
+        raise GateRejected(
+            f"{res.candidate.ref} did not pass the gate ({res.decision.reason}); production "
+            f"stays {res.production_before.ref} - send more feedback and retrain, or promote "
+            f"the candidate by hand with `modelmint models promote {res.candidate.ref}`"
+        )
 
 
 def print_retrain(res) -> None:
@@ -355,4 +392,12 @@ def print_retrain(res) -> None:
     d = res.decision
     verdict = "[green]PROMOTED[/]" if d.promote else "[yellow]NOT PROMOTED[/]"
     console.print(f"{verdict}: {d.reason}")
-    console.print(f"production is now {res.scenario}:{res.production_after}")
+    if d.promote:
+        console.print(
+            f"production is now {res.scenario}:{res.production_after} "
+            f"(was {res.production_before.ref})"
+        )
+    else:
+        console.print(
+            f"production stays {res.production_before.ref}; {res.candidate.ref} is the candidate"
+        )

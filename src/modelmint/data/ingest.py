@@ -13,7 +13,8 @@ import csv
 import difflib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,60 @@ DEFAULT_MAX_BYTES = 20 * 1024**3
 csv.field_size_limit(64 * 1024 * 1024)
 
 
-def missing_column(opt: str, name: str, columns: list[str]) -> InvalidInput:
-    match = difflib.get_close_matches(name, columns, n=1, cutoff=0.5)
-    hint = f" - did you mean --{opt} {match[0]}?" if match else f" - pass --{opt} COLUMN"
+@dataclass(frozen=True)
+class ColumnKind:
+    """What the first rows of a column look like: enough to tell which option it can fill."""
+
+    values: int
+    """Non-empty values seen."""
+    distinct: int
+    numeric: bool
+    """Every non-empty value is a number."""
+    mean_length: float
+
+    @property
+    def text_like(self) -> bool:
+        """Free text: not numbers, and mostly different values or long ones."""
+        return not self.numeric and (self.distinct > self.values // 2 or self.mean_length >= 20)
+
+    @property
+    def low_cardinality(self) -> bool:
+        """Classes: values that repeat (at most half as many distinct values as rows)."""
+        return self.distinct <= max(2, self.values // 2)
+
+
+# option -> (what a fitting column is called in messages, whether a column fits)
+FITS: dict[str, tuple[str, Callable[[ColumnKind], bool]]] = {
+    "text": ("text-like", lambda k: k.text_like),
+    "tokens": ("text-like", lambda k: k.text_like),
+    "label": ("low-cardinality", lambda k: k.low_cardinality),
+    "target": ("numeric", lambda k: k.numeric),
+}
+
+
+def missing_column(
+    opt: str, name: str, columns: list[str], kinds: dict[str, ColumnKind] | None = None
+) -> InvalidInput:
+    """The error for a column that is not in the file, with a suggestion: the closest name
+    among the columns that could fill `opt` (text-like columns for --text, low-cardinality ones
+    for --label, numeric ones for --target), so a label column is never offered as the text."""
     shown = ", ".join(columns[:30]) or "(none)"
+    candidates, what = columns, ""
+    if kinds is not None and opt in FITS:
+        what, fits = FITS[opt]
+        # a column with no values in the rows looked at could be anything
+        candidates = [c for c in columns if c not in kinds or not kinds[c].values or fits(kinds[c])]
+    match = difflib.get_close_matches(name, candidates, n=1, cutoff=0.5)
+    if match:
+        hint = f" - did you mean --{opt} {match[0]}?"
+    elif what and len(candidates) == 1:
+        hint = f" - the only {what} column is {candidates[0]}: pass --{opt} {candidates[0]}"
+    elif what and candidates:
+        hint = f" - {what} columns: {', '.join(candidates[:10])}; pass --{opt} COLUMN"
+    elif what:
+        hint = f" - no column looks {what}; pass --{opt} COLUMN"
+    else:
+        hint = f" - pass --{opt} COLUMN"
     return InvalidInput(f"column '{name}' not found; columns are {shown}{hint}")
 
 
@@ -179,7 +230,42 @@ class Table:
 
     def require(self, opt: str, name: str) -> None:
         if name not in self.columns:
-            raise missing_column(opt, name, self.columns)
+            raise missing_column(opt, name, self.columns, self.column_kinds())
+
+    def column_kinds(self, peek: int = 1000) -> dict[str, ColumnKind]:
+        """How the first `peek` rows of each column look (for suggestions in errors)."""
+        seen: dict[str, set[str]] = {c: set() for c in self.columns}
+        count = dict.fromkeys(self.columns, 0)
+        numeric = dict.fromkeys(self.columns, True)
+        length = dict.fromkeys(self.columns, 0)
+        try:
+            for i, (_, rec) in enumerate(self.rows()):
+                if i >= peek:
+                    break
+                for c in self.columns:
+                    v = as_text(rec.get(c)).strip()
+                    if not v:
+                        continue
+                    count[c] += 1
+                    length[c] += len(v)
+                    if len(seen[c]) <= peek:
+                        seen[c].add(v)
+                    if numeric[c]:
+                        try:
+                            float(v.replace(",", ""))
+                        except ValueError:
+                            numeric[c] = False
+        except InvalidInput:
+            pass  # a malformed row further down: suggest from the rows read so far
+        return {
+            c: ColumnKind(
+                values=count[c],
+                distinct=len(seen[c]),
+                numeric=numeric[c] and count[c] > 0,
+                mean_length=length[c] / count[c] if count[c] else 0.0,
+            )
+            for c in self.columns
+        }
 
     # -- streaming ---------------------------------------------------------------------------
     def rows(self) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -21,12 +21,23 @@ PHONE               mainland mobile (1[3-9]x, with or without +86), mainland lan
 IP                  IPv4 (each octet <= 255, not after "version/版本") and IPv6
                     (validated by ``ipaddress``)
 ==================  ===============================================================
+
+Before matching, the rules see a folded copy of the text (:func:`fold`), so that a number typed
+in full-width digits (１３８１２３４５６７８), split by zero-width characters, or grouped by dots
+or no-break spaces is still found: full-width ASCII forms become ASCII, every space separator
+(U+00A0, U+202F, U+3000, ...) a plain space, Unicode dashes '-', decimal digits of any script
+ASCII digits, and invisible characters (format characters such as U+200B-U+200D, U+2060,
+U+FEFF, U+00AD, bidi controls; and the Hangul fillers) are dropped. Findings are mapped back to
+offsets in the text as given (an invisible character inside a finding belongs to it), and
+:func:`redact` replaces exactly those spans: everything else comes back as it was sent, not
+folded.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date
@@ -58,7 +69,9 @@ _EMAIL = re.compile(
 _CN_ID = re.compile(
     r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])\d{2}\d{3}[\dXx](?![0-9A-Za-z])"
 )
-_CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
+# digits grouped by one kind of separator: space (no-break spaces are folded to it), '-' or '.'
+_CARD = re.compile(r"(?<![\d-])(?<!\d\.)(?:\d[ .-]?){12,18}\d(?![\d-])(?!\.\d)")
+_CARD_SEP = re.compile(r"[ .-]")
 _PHONES = [
     # mainland mobile, optional +86 / 86, optional separators 3-4-4
     re.compile(r"(?<![\d+])(?:(?:\+|00)?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?!\d)"),
@@ -120,14 +133,14 @@ def _card(m: re.Match[str]) -> bool:
     raw = m.group(0)
     if _NOT_CARD.search(_context_before(m)):
         return False
-    digits = re.sub(r"[ -]", "", raw)
+    digits = _CARD_SEP.sub("", raw)
     if not 13 <= len(digits) <= 19 or digits[0] not in "3456":
         return False
-    seps = set(re.findall(r"[ -]", raw))
+    seps = set(_CARD_SEP.findall(raw))
     if len(seps) > 1:
         return False
     if seps:  # grouped numbers are grouped in fours (Amex 4-6-5 is the exception)
-        groups = [len(g) for g in re.split(r"[ -]", raw)]
+        groups = [len(g) for g in _CARD_SEP.split(raw)]
         if not (all(g == 4 for g in groups[:-1]) or groups == [4, 6, 5]):
             return False
     return luhn_valid(digits)
@@ -149,8 +162,62 @@ def _ipv6(m: re.Match[str]) -> bool:
     return True
 
 
+# Invisible characters that are letters or marks rather than format characters (category Cf).
+_ALSO_INVISIBLE = frozenset("\u034f\u115f\u1160\u3164\uffa0")
+_DASHES = frozenset("\u2010\u2011\u2012\u2013\u2212\ufe63")
+
+
+class _FoldTable(dict[int, str | None]):
+    """``str.translate`` table for :func:`fold`, filled in as characters are met (the C loop of
+    ``translate`` asks ``__missing__`` once per new character). Bounded: past 65,536 entries a
+    new character is computed each time instead of kept, so no input can grow it further."""
+
+    def __missing__(self, code: int) -> str | None:
+        ch = chr(code)
+        out: str | None
+        if unicodedata.category(ch) == "Cf" or ch in _ALSO_INVISIBLE:
+            out = None
+        elif 0xFF01 <= code <= 0xFF5E:  # full-width ASCII forms
+            out = chr(code - 0xFEE0)
+        elif unicodedata.category(ch) == "Zs":
+            out = " "
+        elif ch in _DASHES:
+            out = "-"
+        elif (digit := unicodedata.decimal(ch, None)) is not None:
+            out = str(digit)
+        else:
+            out = ch
+        if len(self) < 65_536:
+            self[code] = out
+        return out
+
+
+_FOLD = _FoldTable()
+
+
+def fold(text: str) -> tuple[str, list[int] | None]:
+    """The copy of ``text`` the rules match on (see the module docstring), and for each of its
+    characters the offset of the character it came from in ``text``; None when the offsets are
+    the same (nothing was dropped)."""
+    if text.isascii():
+        return text, None
+    folded = text.translate(_FOLD)
+    if len(folded) == len(text):
+        return folded, None
+    return folded, [i for i, ch in enumerate(text) if _FOLD[ord(ch)] is not None]
+
+
 def find_pii(text: str) -> list[Finding]:
-    """Non-overlapping findings, earlier rules in the table winning ties."""
+    """Non-overlapping findings, earlier rules in the table winning ties. Offsets are into
+    ``text`` as given; the rules match on its folded copy."""
+    folded, origin = fold(text)
+    found = _find_folded(folded)
+    if origin is None:
+        return found
+    return [Finding(f.kind, origin[f.start], origin[f.end - 1] + 1) for f in found]
+
+
+def _find_folded(text: str) -> list[Finding]:
     found: list[Finding] = []
 
     def add(kind: str, pattern: re.Pattern[str], ok=None) -> None:

@@ -72,11 +72,17 @@ def render_html(title: str, audit: dict[str, Any], review: dict[str, Any] | None
     if "label_issues" in review:
         li = review["label_issues"]
         summary.append(["suspected label errors", f"{li['count']} ({li['share']:.1%})"])
+    if "label_issues_skipped" in review:
+        summary.append(["suspected label errors", review["label_issues_skipped"]])
+    # tabular inputs are stored as feature JSON: their length in characters means nothing
+    tabular = audit.get("task", "").startswith("tabular-")
     sections = [
         f"<h1>{html.escape(title)}</h1>",
         _table(summary, ["check", "result"]),
         _bar_chart("Class balance", list(audit["class_balance"].items())),
-        _bar_chart(
+        ""
+        if tabular
+        else _bar_chart(
             "Text length (characters)",
             [(f"{b['from']}-{b['to']}", b["count"]) for b in audit.get("length_histogram", [])],
         ),

@@ -13,6 +13,21 @@ from modelmint.modeling import REGRESSION, EmbeddingCache, Model
 from modelmint.types import EvalReport, Example
 
 
+def confused_pairs(
+    labels: Sequence[str], confusion: Sequence[Sequence[int]], top: int = 10
+) -> list[tuple[str, str, int]]:
+    """The most frequent mistakes as (true label, predicted label, count), largest first (ties
+    in label order): what a terminal can show when the confusion matrix is too wide."""
+    pairs = [
+        (labels[i], labels[j], int(n))
+        for i, row in enumerate(confusion)
+        for j, n in enumerate(row)
+        if i != j and n > 0
+    ]
+    pairs.sort(key=lambda p: -p[2])  # stable: ties keep the matrix order
+    return pairs[:top]
+
+
 def classification_report(
     y_true: Sequence[str],
     y_pred: Sequence[str],

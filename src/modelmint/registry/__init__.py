@@ -1,4 +1,5 @@
-"""Registry stage: name:version models, aliases, lineage, promotion and rollback."""
+"""Registry stage: name:version models, aliases, lineage, promotion and rollback; and the
+check at the door of a retrain (``retrain_preflight``), which the server may call."""
 
 from modelmint.registry.core import (
     ALIASES,
@@ -10,5 +11,24 @@ from modelmint.registry.core import (
     register,
     rollback,
 )
+from modelmint.registry.retrainable import (
+    RETRAINABLE_TASKS,
+    RetrainPlan,
+    require_retrainable,
+    retrain_preflight,
+)
 
-__all__ = ["ALIASES", "get", "list_models", "load", "parse_ref", "promote", "register", "rollback"]
+__all__ = [
+    "ALIASES",
+    "RETRAINABLE_TASKS",
+    "RetrainPlan",
+    "get",
+    "list_models",
+    "load",
+    "parse_ref",
+    "promote",
+    "register",
+    "require_retrainable",
+    "retrain_preflight",
+    "rollback",
+]

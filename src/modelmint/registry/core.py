@@ -97,7 +97,7 @@ def register(
         json.dumps(config, indent=2, ensure_ascii=False, sort_keys=True)
     )
     checksum = write_manifest(staged_dir)
-    (models_dir / name).mkdir(parents=True, exist_ok=True)
+    (models_dir / name).mkdir(mode=0o700, parents=True, exist_ok=True)
     version = store.models.next_version(name)
     for _attempt in range(50):
         final = models_dir / name / f"v{version}"
@@ -105,7 +105,7 @@ def register(
             # claim the number by creating its folder exclusively. A folder that exists belongs
             # to another process registering right now, or to a crash: it is never deleted,
             # the number is skipped.
-            final.mkdir()
+            final.mkdir(mode=0o700)
         except FileExistsError:
             version += 1
             continue
@@ -125,7 +125,7 @@ def register(
             )
         except Conflict:  # a row without its folder (files removed by hand): skip that number
             os.replace(final, staged_dir)
-            final.mkdir(exist_ok=True)
+            final.mkdir(mode=0o700, exist_ok=True)
             version += 1
             continue
         except BaseException:
@@ -133,9 +133,33 @@ def register(
             raise
         for p in final.rglob("*"):
             if p.is_file():
-                p.chmod(0o444)  # immutable by convention; the manifest catches any change
+                p.chmod(0o400)  # private, immutable by convention; the manifest checks
         return _to_ref(store, row)
     raise Conflict(f"could not register {name}: too many concurrent registrations; retry")
+
+
+def _versions_line(store: Store, name: str) -> str:
+    """'versions of clinc: 1, 2 (production), 3 (candidate)', for messages that name the fix."""
+    rows = store.models.list(name)
+    if not rows:
+        return f"'{name}' has no versions yet; train one with `modelmint train {name}`"
+    tags: dict[int, list[str]] = {}
+    for a in store.models.aliases(name):
+        tags.setdefault(a["version"], []).append(a["alias"])
+    shown = [
+        f"{r['version']}"
+        + (f" ({', '.join(sorted(tags[r['version']]))})" if r["version"] in tags else "")
+        for r in rows
+    ]
+    return f"versions of {name}: {', '.join(shown)}"
+
+
+def _example_version(store: Store, name: str) -> str:
+    """The newest version not already in production, for an example command."""
+    rows = store.models.list(name)
+    production = store.models.resolve_alias(name, "production")
+    others = [r["version"] for r in rows if r["version"] != production]
+    return str(others[-1]) if others else "VERSION"
 
 
 def get(store: Store, ref: str) -> ModelRef:
@@ -171,12 +195,33 @@ def promote(
     reason: str = "",
     expect_current: int | str | None = "any",
 ) -> int | None:
-    """Point `alias` at the model, in one audited transaction. Returns the version it pointed at
-    before. With ``expect_current``, it is a compare-and-set: Conflict if someone moved the alias
-    in the meantime."""
+    """Point `alias` at the model ``NAME:VERSION``, in one audited transaction. Returns the
+    version it pointed at before. With ``expect_current``, it is a compare-and-set: Conflict if
+    someone moved the alias in the meantime.
+
+    Refused: a reference without a version number (InvalidInput: ``clinc`` or
+    ``clinc:production`` would re-point the alias at itself), and the version the alias already
+    points at (Conflict: a promotion that changes nothing would leave a no-op audit row, and a
+    no-op for the next rollback)."""
     if alias not in ALIASES:
         raise InvalidInput(f"unknown alias '{alias}'; use one of {', '.join(ALIASES)}")
+    name, version = parse_ref(ref)
+    if version is None or version < 0:
+        # 'clinc' or 'clinc:production' would silently re-point an alias at what it already
+        # is (or at whatever another alias says): a promotion names the exact version
+        raise InvalidInput(
+            f"'{ref}' names no version; promote NAME:VERSION, e.g. "
+            f"`modelmint models promote {name}:{_example_version(store, name)}` "
+            f"({_versions_line(store, name)})"
+        )
     mref = get(store, ref)
+    current = store.models.resolve_alias(mref.name, alias)
+    if current == mref.version:
+        raise Conflict(
+            f"{mref.ref} is already {alias}; nothing to promote - name another version "
+            f"({_versions_line(store, mref.name)}), or undo a promotion with "
+            f"`modelmint models rollback {mref.name}`"
+        )
     if verify(mref.path) != mref.checksum:
         raise Conflict(
             f"model {mref.ref} on disk does not match the checksum it was registered with; "
@@ -200,10 +245,13 @@ def rollback(
     current version live.
 
     Returns (from_version, to_version). Compare-and-set, so two rollbacks at once cannot both
-    win."""
+    win. Conflict when there is nothing to roll back to: no earlier promotion, or only
+    re-promotions of the current version (audit rows older versions could leave)."""
     current = store.models.resolve_alias(name, alias)
     if current is None:
-        raise NotFound(f"'{name}' has no {alias} version to roll back")
+        raise NotFound(
+            f"'{name}' has no {alias} version to roll back; see `modelmint models list {name}`"
+        )
     previous = None
     for ev in reversed(store.models.events(name)):
         if (
@@ -211,13 +259,15 @@ def rollback(
             and ev["action"] == "promote"
             and ev["to_version"] == current
             and ev["from_version"] is not None
+            and ev["from_version"] != current  # a re-promotion of the same version changed nothing
         ):
             previous = ev["from_version"]
             break
     if previous is None:
         raise Conflict(
             f"{name}@{alias} = {current} has no earlier version to roll back to; promote a "
-            "specific version with `modelmint models promote NAME:VERSION`"
+            f"specific version with `modelmint models promote {name}:VERSION` "
+            f"({_versions_line(store, name)})"
         )
     store.models.set_alias(
         name,

@@ -56,7 +56,7 @@ def export_onnx(model: Model, out_dir: Path, *, int8: bool) -> dict[str, Any]:
             "export needs onnx and onnxruntime; `pip install onnx onnxruntime`"
         ) from exc
     module, tok = _module(model)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     fp32 = out_dir / ("model.fp32.onnx" if int8 else GRAPH)
     export_graph(module, tok, fp32, "logits")
     if int8:

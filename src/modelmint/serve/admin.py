@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelmint import billing
 from modelmint.billing import invoices
 from modelmint.errors import Forbidden, Unauthorized
+from modelmint.serve.errors import ADMIN_ERRORS
 from modelmint.settings import Settings
 from modelmint.store import Store
 
@@ -34,27 +35,37 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class PlanFields(_Body):
-    """The options of `modelmint plans create|update`; money as decimal strings."""
+_MONEY = "Decimal string, 0 to 1000000000 with at most 6 decimals"
 
-    price_per_1k: str | None = Field(default=None, description="Decimal string, e.g. '2.00'.")
-    quota: int | None = None
-    rate_limit: float | None = None
-    burst: int | None = None
-    tenant_rate_limit: float | None = None
-    concurrency: int | None = None
-    budget: str | None = None
+
+class PlanFields(_Body):
+    """The options of `modelmint plans create|update`; money as decimal strings. The ranges are
+    checked by billing (400 naming the field), the same for the CLI; see docs/api.md."""
+
+    price_per_1k: str | None = Field(default=None, description=f"{_MONEY}, e.g. '2.00'.")
+    quota: int | None = Field(default=None, description="Units per month, 0 to 10^12.")
+    rate_limit: float | None = Field(
+        default=None, description="Requests/s per key, 0.001 to 1000000 (omit: no limit)."
+    )
+    burst: int | None = Field(default=None, description="1 to 1000000.")
+    tenant_rate_limit: float | None = Field(
+        default=None, description="Requests/s across a tenant's keys, 0.001 to 1000000."
+    )
+    concurrency: int | None = Field(default=None, description="Calls in flight, 1 to 100000.")
+    budget: str | None = Field(default=None, description=f"{_MONEY}, more than 0.")
     prices: list[str] | None = Field(default=None, description="e.g. ['reviews:explain=5.00']")
     tiers: list[str] | None = Field(default=None, description="e.g. ['100000=2.00', 'inf=1.50']")
     tier_mode: str | None = None
-    fee: str | None = None
-    included: int | None = None
-    trial_days: int | None = None
+    fee: str | None = Field(default=None, description=f"{_MONEY}, per month.")
+    included: int | None = Field(default=None, description="Units per month, 0 to 10^12.")
+    trial_days: int | None = Field(default=None, description="0 to 365.")
 
 
 class PlanIn(PlanFields):
     name: str = Field(min_length=1, max_length=63)
-    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    currency: str | None = Field(
+        default=None, min_length=3, max_length=3, description="ISO 4217 code, e.g. EUR."
+    )
 
 
 class PlanVersionIn(PlanFields):
@@ -70,25 +81,36 @@ class TenantIn(_Body):
     name: str = Field(min_length=1, max_length=63)
     plan: str
     status: str | None = None
-    trial_days: int | None = None
+    trial_days: int | None = Field(default=None, description="1 to 365.")
     currency: str | None = None
     contact_name: str | None = Field(default=None, max_length=200)
     contact_email: str | None = Field(default=None, max_length=320)
     discount_percent: str | None = None
-    webhook_url: str | None = Field(default=None, max_length=2000)
+    webhook_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="http(s) URL on a public address (MODELMINT_WEBHOOK_ALLOW_PRIVATE allows "
+        "others).",
+    )
 
 
 class KeyIn(_Body):
     tenant: str
     name: str | None = Field(default=None, max_length=100)
     test: bool = False
-    scenarios: list[str] | None = None
+    scenarios: list[str] | None = Field(
+        default=None,
+        description="The only scenarios the key may call; leave it out for all (an empty list "
+        "is refused).",
+    )
     read_only: bool = False
-    expires_in: str | None = Field(default=None, description="e.g. 90d, 24h")
+    expires_in: str | None = Field(
+        default=None, description="1m to 3650d, e.g. 90d, 24h (omit: never)."
+    )
 
 
 class RotateIn(_Body):
-    overlap: str = "24h"
+    overlap: str = Field(default="24h", description="0s to 3650d.")
 
 
 class CloseIn(_Body):
@@ -97,7 +119,7 @@ class CloseIn(_Body):
 
 
 class CreditIn(_Body):
-    amount: str
+    amount: str = Field(description=f"{_MONEY}, more than 0, tax included.")
     reason: str = Field(min_length=1, max_length=500)
 
 
@@ -112,7 +134,12 @@ def _key_out(key: str | None, rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def admin_router(store: Store, settings: Settings) -> APIRouter:
-    r = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+    r = APIRouter(
+        prefix="/v1/admin",
+        tags=["admin"],
+        dependencies=[Depends(require_admin)],
+        responses=ADMIN_ERRORS,
+    )
 
     def _names() -> dict[int, str]:
         """Tenant names by id, read once per request (not once per invoice)."""
@@ -147,7 +174,9 @@ def admin_router(store: Store, settings: Settings) -> APIRouter:
 
     @r.post("/tenants", status_code=201)
     async def create_tenant(body: TenantIn) -> dict[str, Any]:
-        t = await run_in_threadpool(lambda: billing.create_tenant(store, **body.model_dump()))
+        t = await run_in_threadpool(
+            lambda: billing.create_tenant(store, **body.model_dump(), settings=settings)
+        )
         out = {"ok": True, "name": t["name"], "status": t["status"], "currency": t["currency"]}
         if t.get("webhook_secret"):
             out["webhook_secret"] = t["webhook_secret"]  # shown once

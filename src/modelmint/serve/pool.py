@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import re
 import threading
@@ -23,6 +25,7 @@ import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,6 +76,26 @@ class Serving:
         else:
             outputs = outs
         return self.model.to_predictions(outputs, inputs), truncated
+
+
+WARM_UP_FILE = "warm_up.json"
+
+
+def record_warm_up(cache_dir: Path, seconds: float, scenarios: int) -> None:
+    """How long this start's warm-up took: `modelmint serve` quotes it as the estimate for the
+    next start."""
+    with contextlib.suppress(OSError):
+        cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (cache_dir / WARM_UP_FILE).write_text(
+            json.dumps({"seconds": round(seconds, 1), "scenarios": scenarios})
+        )
+
+
+def last_warm_up(cache_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((cache_dir / WARM_UP_FILE).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _model_bytes(model: Model) -> int:
@@ -294,14 +317,25 @@ class ModelPool:
         head on a shared encoder, and the others while they fit in the memory bound (the rest
         load on their first request)."""
         state = {}
-        for scenario in self.scenarios():
+        scenarios = self.scenarios()
+        began = time.perf_counter()
+        for k, scenario in enumerate(scenarios, 1):
             if self._bytes() >= self.max_bytes:
                 state[scenario] = "loads on first request (memory bound reached)"
                 continue
+            t0 = time.perf_counter()
             try:
                 state[scenario] = self.production(scenario).ref
             except ModelMintError as exc:
                 state[scenario] = f"not ready: {exc.message}"
+            logger.info(  # progress while a server starts: one line per model
+                "warm-up %d/%d: %s in %.1f s",
+                k,
+                len(scenarios),
+                state[scenario],
+                time.perf_counter() - t0,
+            )
+        record_warm_up(self.settings.cache_dir, time.perf_counter() - began, len(scenarios))
         return state
 
     def _bytes(self) -> int:

@@ -45,11 +45,26 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _private_sqlite_file(path: Path) -> None:
+    """Create a SQLite database file 0600 (in a folder created 0700) before SQLite opens it:
+    SQLite gives the -wal and -shm files the mode of the database file, so they are private
+    too, whatever the umask. A file that exists keeps its mode; a warning says how to fix one
+    that other users can read."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if os.name == "posix" and path.stat().st_mode & 0o077:
+            logger.warning(
+                "the database %s is readable by other users; run `chmod 600 %s*`", path, path
+            )
+
+
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = make_url(url).database
+        if path and path != ":memory:" and not path.startswith("file:"):
+            _private_sqlite_file(Path(path))
         # a pool as big as the server's thread pool: an overflow connection is closed after use,
         # and reopening one (with its PRAGMAs) per request costs more than the query
         engine = create_engine(
@@ -156,7 +171,9 @@ class Database:
         url = make_url(self.url)
         if self.dialect == "sqlite":
             path = Path(url.database or "modelmint.sqlite")
-            return f"sqlite:///{path.with_name(path.stem + '-tuning.sqlite')}"
+            tuning_path = path.with_name(path.stem + "-tuning.sqlite")
+            _private_sqlite_file(tuning_path)
+            return f"sqlite:///{tuning_path}"
         with self.engine.begin() as c:
             schema = c.exec_driver_sql("SELECT current_schema()").scalar() or "public"
             tuning = f"{schema}_optuna"

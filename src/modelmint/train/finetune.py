@@ -150,7 +150,7 @@ def finetune_text(
     acc = float((logits.argmax(1) == y_val).mean())
     if config.method == "lora":
         net = net.merge_and_unload()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     net.save_pretrained(str(out_dir / ENCODER_DIR), safe_serialization=True)
     tok.save_pretrained(str(out_dir / ENCODER_DIR))
     loop.plot_curve(

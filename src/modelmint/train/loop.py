@@ -193,12 +193,12 @@ def fit(
                 state.update(best=score, best_epoch=epoch + 1, bad=0)
                 best_weights = {k: v.detach().cpu().clone() for k, v in inner.state_dict().items()}
                 if checkpoint is not None and rank == 0:
-                    checkpoint.mkdir(parents=True, exist_ok=True)
+                    checkpoint.mkdir(mode=0o700, parents=True, exist_ok=True)
                     save_file(_contiguous(best_weights), str(checkpoint / "best.safetensors"))
             else:
                 state["bad"] += 1
             if checkpoint is not None and rank == 0:
-                checkpoint.mkdir(parents=True, exist_ok=True)
+                checkpoint.mkdir(mode=0o700, parents=True, exist_ok=True)
                 save_file(_contiguous(inner.state_dict()), str(checkpoint / "last.safetensors"))
                 (checkpoint / "loop.json").write_text(json.dumps(state))
             logger.info("epoch %d: validation %.4f", epoch + 1, score)

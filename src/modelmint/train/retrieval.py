@@ -45,7 +45,7 @@ def train_faq(
     answers = sorted({e.label for e in train} | {e.label for e in val})
     aid = {a: i for i, a in enumerate(answers)}
     curve: list[dict[str, Any]] = []
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     base = config.base_model
     if config.method == "full":
         _finetune(train, val, aid, config, out_dir / ENCODER_DIR, progress, checkpoint, curve)

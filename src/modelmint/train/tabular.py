@@ -134,7 +134,7 @@ def train_tabular(
     else:
         cls = (pred >= 0.5).astype(int) if pred.ndim == 1 else pred.argmax(axis=1)
         validation = {"accuracy": round(float((cls == y_val).mean()), 6), "best_round": best}
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     (out_dir / MODEL_FILE).write_text(booster.model_to_string(num_iteration=best))
     save_model_dir(
         out_dir,

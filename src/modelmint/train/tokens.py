@@ -46,7 +46,7 @@ def train_tokens(
     if tag_set == ["O"] or not tag_set:
         raise InvalidInput("no training sentence has an entity tag; check the tags column")
     xs = [features(t) for t, _ in tr]
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     best: tuple[float, float, dict[str, Any]] | None = None
     curve = []
     grid = [c for c in (0.01, 0.1, 1.0) if c]  # L2 strengths

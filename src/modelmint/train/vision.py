@@ -86,7 +86,7 @@ def train_images(
         checkpoint=checkpoint,
         epochs=config.epochs_for(30),
     )
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     loop.plot_curve(
         state["curve"],
         "epoch",
