@@ -10,21 +10,6 @@ import typer
 from modelmint.cli import app, main
 
 
-@pytest.fixture
-def mm(settings, capsys, monkeypatch, shared_cache):
-    monkeypatch.setenv("MODELMINT_DATABASE_URL", settings.database_url)
-    # all CLI runs share the session's embedding cache directory layout under their own home
-    home = str(settings.home)
-
-    def run(*args: str, code: int = 0):
-        rc = main(["--home", home, *args])
-        out = capsys.readouterr()
-        assert rc == code, f"exit {rc}\nstdout: {out.out}\nstderr: {out.err}"
-        return out
-
-    return run
-
-
 def _json(out):
     return json.loads(out.out)
 

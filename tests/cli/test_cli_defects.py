@@ -14,24 +14,9 @@ import pytest
 
 from modelmint import billing, data, feedback, registry
 from modelmint.billing.rules import RULES
-from modelmint.cli import main
 from modelmint.errors import Conflict, InvalidInput
 from modelmint.store import new_id
 from modelmint.types import MeterItem, MeterOutcome
-
-
-@pytest.fixture
-def mm(settings, capsys, monkeypatch):
-    monkeypatch.setenv("MODELMINT_DATABASE_URL", settings.database_url)
-    home = str(settings.home)
-
-    def run(*args: str, code: int = 0):
-        rc = main(["--home", home, *args])
-        out = capsys.readouterr()
-        assert rc == code, f"exit {rc}\nstdout: {out.out}\nstderr: {out.err}"
-        return out
-
-    return run
 
 
 def _one_red_line(err: str) -> None:

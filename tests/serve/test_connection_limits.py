@@ -5,11 +5,9 @@ clients are cut off. Waits are deadlines on socket reads, never sleeps."""
 from __future__ import annotations
 
 import socket
-import threading
-import time
 
 import pytest
-import uvicorn
+from tests.live import serving
 
 from modelmint.serve import create_app
 from modelmint.serve.http import LimitedHttpToolsProtocol, uvicorn_options
@@ -32,20 +30,8 @@ def server(ws):
 
     Protocol.settings = settings
     options = {**uvicorn_options(settings), "http": Protocol}
-    config = uvicorn.Config(create_app(settings, ws.store), log_level="warning", **options)
-    srv = uvicorn.Server(config)
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    yield sock.getsockname()[1]
-    srv.should_exit = True
-    thread.join(10)
+    with serving(create_app(settings, ws.store), **options) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 def _connect(port: int) -> socket.socket:

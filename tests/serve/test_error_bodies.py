@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.live import serving
 
 from modelmint import billing
 from modelmint.serve import create_app
@@ -100,50 +101,27 @@ def test_docs_and_redoc_ship_their_assets(client):
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (make test installs it)")
 def test_docs_render_in_a_browser_with_no_internet(ws):
     """Every request that leaves localhost is aborted: the page must still render."""
-    import threading
-    import time
-
-    import uvicorn
-
     sync_api = pytest.importorskip("playwright.sync_api")
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(ws.settings, ws.store), port=0, log_level="warning")
-    )
-    import socket
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
     outside: list[str] = []
-    try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"]
-            )
-            try:
-                page = browser.new_page()
+    with serving(create_app(ws.settings, ws.store)) as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"]
+        )
+        try:
+            page = browser.new_page()
 
-                def route(r):
-                    if r.request.url.startswith(f"http://127.0.0.1:{port}/"):
-                        r.continue_()
-                    else:
-                        outside.append(r.request.url)
-                        r.abort()
+            def route(r):
+                if r.request.url.startswith(f"{url}/"):
+                    r.continue_()
+                else:
+                    outside.append(r.request.url)
+                    r.abort()
 
-                page.route("**/*", route)
-                page.goto(f"http://127.0.0.1:{port}/docs")
-                page.get_by_text("/v1/scenarios/{scenario}/predict").first.wait_for(timeout=20_000)
-                page.goto(f"http://127.0.0.1:{port}/redoc")
-                page.get_by_text("ModelMint API").first.wait_for(timeout=20_000)
-            finally:
-                browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(10)
+            page.route("**/*", route)
+            page.goto(f"{url}/docs")
+            page.get_by_text("/v1/scenarios/{scenario}/predict").first.wait_for(timeout=20_000)
+            page.goto(f"{url}/redoc")
+            page.get_by_text("ModelMint API").first.wait_for(timeout=20_000)
+        finally:
+            browser.close()
     assert outside == []

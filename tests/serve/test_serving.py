@@ -8,13 +8,12 @@ import logging
 import threading
 import time
 from collections import Counter
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
+from tests.live import serving
 
 from modelmint import billing, data, registry
 from modelmint.modeling import get_encoder
@@ -24,24 +23,9 @@ from modelmint.serve import create_app
 ADMIN = "admin-secret-for-the-tests-0123456789"
 
 
-@contextmanager
 def live(settings, store):
     """create_app on a real socket; yields the base URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, store), host="127.0.0.1", port=0, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    return serving(create_app(settings, store))
 
 
 def _key(ws, tenant="acme"):
