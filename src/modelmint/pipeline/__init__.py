@@ -1,0 +1,53 @@
+"""Wiring of the stages, one concept per module:
+
+- ``workspace``: :class:`Workspace` (settings, the migrated store, the embedding cache) and the
+  ``Progress`` callback type every step takes;
+- ``training``: train -> evaluate -> register (:func:`train_and_register`), cross-validation;
+- ``evaluation``: a registered model on its frozen test split (:func:`evaluate_ref`), the whole
+  evaluation with report and card (:func:`evaluate_full`), :func:`compare_models`;
+- ``export``: ONNX export as the next version, with what changed (:func:`export_model`);
+- ``retraining``: the closed loop, curate feedback -> snapshot -> train -> evaluate ->
+  register -> gate -> promote (:func:`retrain`);
+- ``worker``: the job worker that runs retrains queued over HTTP (the server never trains
+  itself), and delivers alerts and ends trials on each turn (:func:`run_worker`).
+
+Each module imports only those above it in this list; everything public is importable from
+``modelmint.pipeline``."""
+
+from __future__ import annotations
+
+from modelmint.pipeline.evaluation import (
+    Evaluation,
+    compare_models,
+    evaluate_full,
+    evaluate_ref,
+    load_model,
+    report_dict,
+)
+from modelmint.pipeline.export import export_model, hf_path_of
+from modelmint.pipeline.retraining import RetrainResult, retrain, retrain_preflight
+from modelmint.pipeline.training import TrainOutcome, cross_validate, train_and_register
+from modelmint.pipeline.worker import JOB_KINDS, run_job, run_worker
+from modelmint.pipeline.workspace import Progress, Workspace
+
+__all__ = [
+    "JOB_KINDS",
+    "Evaluation",
+    "Progress",
+    "RetrainResult",
+    "TrainOutcome",
+    "Workspace",
+    "compare_models",
+    "cross_validate",
+    "evaluate_full",
+    "evaluate_ref",
+    "export_model",
+    "hf_path_of",
+    "load_model",
+    "report_dict",
+    "retrain",
+    "retrain_preflight",
+    "run_job",
+    "run_worker",
+    "train_and_register",
+]

@@ -1,0 +1,125 @@
+"""The closed loop: curate feedback -> snapshot -> train -> evaluate -> register -> gate ->
+promote, with production scored on the same frozen test split as the candidate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelmint import data, evaluate, feedback, registry
+from modelmint.errors import InvalidInput
+from modelmint.modeling import load_model_dir
+from modelmint.pipeline.training import train_and_register
+from modelmint.pipeline.workspace import Progress, Workspace
+from modelmint.registry.retrainable import retrain_preflight
+from modelmint.train import TrainConfig
+from modelmint.types import DatasetRef, EvalReport, ModelRef
+
+
+@dataclass
+class RetrainResult:
+    scenario: str
+    production_before: ModelRef
+    candidate: ModelRef
+    dataset: DatasetRef
+    curation: dict[str, int]
+    candidate_report: EvalReport
+    production_report: EvalReport
+    decision: evaluate.GateDecision
+    production_after: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "production_before": self.production_before.ref,
+            "candidate": self.candidate.ref,
+            "dataset": self.dataset.ref,
+            "curation": self.curation,
+            "candidate_test": self.candidate_report.headline(),
+            "production_test": self.production_report.headline(),
+            "decision": self.decision.to_dict(),
+            "production_after": f"{self.scenario}:{self.production_after}",
+            "promoted": self.promoted,
+        }
+
+    @property
+    def promoted(self) -> bool:
+        """Whether the candidate passed the gate and is production now."""
+        return self.decision.promote
+
+
+def retrain(
+    ws: Workspace,
+    scenario: str,
+    *,
+    min_improvement: float = 0.0,
+    progress: Progress | None = None,
+) -> RetrainResult:
+    """Feedback becomes training data; a new version is trained and promoted only if the gate
+    passes on the same frozen test split as production.
+
+    Refused before any training (see :func:`retrain_preflight`): a task that retraining does
+    not cover, no labelled feedback new to production's dataset, or feedback already trained
+    into another version (a rejected candidate). A candidate the gate rejects is registered
+    under the ``candidate`` alias and returned with ``decision.promote`` False; the CLI turns
+    that into GateRejected (exit 8)."""
+    retrain_preflight(ws.store, scenario)  # cheap: refuse before reading or curating anything
+    prod_ref = registry.get(ws.store, f"{scenario}:production")
+    ds_name, ds_version = prod_ref.dataset.split(":")
+    ds_row = ws.store.datasets.get(ds_name, int(ds_version))
+    base = data.read_examples(Path(ds_row["path"]))
+    fb, stats = feedback.curate(ws.store, scenario, sorted(ds_row["labels"]))
+    # the same check on the curated examples (majority vote, ties dropped): exact, not light
+    retrain_preflight(ws.store, scenario, [(e.text, e.label) for e in fb])
+    seen = {e.text for e in base}
+    fresh = [e for e in fb if e.text not in seen]
+    stats["already_in_dataset"] = len(fb) - len(fresh)
+    stats["added"] = len(fresh)
+    examples = base + fresh
+    audit = data.audit_rows([{"text": e.text, "label": e.label} for e in examples])
+    audit["feedback"] = stats
+    new_ds, _ = data.store_version(
+        ws.store,
+        ws.settings.datasets_dir,
+        ds_name,
+        examples,
+        audit=audit,
+        source={"kind": "feedback", "parent": prod_ref.dataset, "feedback_examples": len(fresh)},
+        parent_id=ds_row["id"],
+        task=ds_row["task"],
+    )
+    config = TrainConfig.from_dict(
+        ws.store.models.get(prod_ref.name, prod_ref.version)["train_config"]
+    )
+    outcome = train_and_register(
+        ws, scenario, dataset_version=new_ds.version, config=config, progress=progress
+    )
+    if outcome is None:
+        raise InvalidInput("retrain runs in one process; start it without torchrun")
+    # production scored on the very same frozen test split (the split is inherited unchanged)
+    prod_model = load_model_dir(prod_ref.path)
+    prod_report = evaluate.evaluate_model(prod_model, examples, split="test", cache=ws.cache)
+    y_true = [e.label for e in examples if e.split == "test"]
+    decision = evaluate.gate(outcome.report, prod_report, y_true, min_improvement=min_improvement)
+    # a candidate that fails the gate is still registered, under the `candidate` alias
+    registry.promote(
+        ws.store,
+        outcome.model.ref,
+        alias="production" if decision.promote else "candidate",
+        reason=f"retrain gate: {decision.reason}",
+        expect_current=prod_ref.version if decision.promote else "any",
+    )
+    after = outcome.model.version if decision.promote else prod_ref.version
+    return RetrainResult(
+        scenario,
+        prod_ref,
+        registry.get(ws.store, outcome.model.ref),
+        new_ds,
+        stats,
+        outcome.report,
+        prod_report,
+        decision,
+        after,
+    )

@@ -1,0 +1,98 @@
+"""The job worker (`modelmint worker`): runs the jobs queued over HTTP (the server never trains
+itself), and on each turn of its loop delivers due quota and budget alerts and ends trials that
+have run out."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+from modelmint.billing.alerts import deliver_due as deliver_alerts
+from modelmint.errors import InvalidInput, ModelMintError
+from modelmint.pipeline.retraining import retrain
+from modelmint.pipeline.workspace import Workspace
+
+logger = logging.getLogger(__name__)
+
+JOB_KINDS = ("retrain",)
+
+
+def run_job(ws: Workspace, job: dict[str, Any]) -> dict[str, Any]:
+    """Run one claimed job, reporting its progress on the job row at most every 5 s."""
+    params = job["params"] or {}
+    last = [0.0]
+
+    def progress(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] > 5.0 or done == total:
+            last[0] = now
+            ws.store.jobs.progress(
+                job["id"], done / total if total else 0.0, f"{stage} {done}/{total}"
+            )
+
+    if job["kind"] == "retrain":
+        scenario = params.get("scenario")
+        if not scenario:
+            raise InvalidInput("retrain job without a scenario")
+        res = retrain(
+            ws,
+            scenario,
+            min_improvement=float(params.get("min_improvement", 0.0)),
+            progress=progress,
+        )
+        return res.to_dict()
+    raise InvalidInput(f"unknown job kind '{job['kind']}'; known: {', '.join(JOB_KINDS)}")
+
+
+def run_worker(ws: Workspace, *, once: bool = False, stop: threading.Event | None = None) -> int:
+    """Take queued jobs one at a time until stopped (or, with once, until the queue is empty).
+
+    Returns the number of jobs run."""
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    stop = stop or threading.Event()
+    ran = 0
+    logger.info("worker %s started: polling every %gs", name, ws.settings.worker_poll_seconds)
+    while not stop.is_set():
+        try:  # quota and budget alerts: signed webhooks, retried with backoff
+            deliver_alerts(ws.store, settings=ws.settings)
+        except Exception:  # a webhook problem must never stop the jobs
+            logger.exception("alert delivery failed")
+        try:  # trials that have run out become paying (active) tenants
+            for tenant in ws.store.billing.end_trials():
+                logger.info("trial ended: tenant %s is now active", tenant)
+        except ModelMintError as exc:
+            logger.warning("cannot end trials: %s", exc.message)
+        try:
+            ws.store.jobs.requeue_stale(ws.settings.job_lease_seconds)
+            job = ws.store.jobs.claim_next(name)
+        except ModelMintError as exc:  # database briefly unreachable: wait and retry
+            logger.warning("cannot claim a job: %s", exc.message)
+            stop.wait(ws.settings.worker_poll_seconds)
+            continue
+        if job is None:
+            if once and not ws.store.jobs.queued():
+                break
+            if not once:
+                stop.wait(ws.settings.worker_poll_seconds)
+            continue
+        ran += 1
+        logger.info("job %s (%s) started", job["id"], job["kind"])
+        try:
+            result = run_job(ws, job)
+            status, message = "done", "done"
+        except ModelMintError as exc:
+            result, status, message = None, "failed", exc.message
+            logger.warning("job %s failed: %s", job["id"], exc.message)
+        except Exception as exc:  # a bug must not kill the worker; record it on the job
+            logger.exception("job %s crashed", job["id"])
+            result, status, message = None, "failed", f"internal error: {type(exc).__name__}"
+        try:
+            ws.store.jobs.finish(job["id"], status, message, result)
+            logger.info("job %s %s", job["id"], status)
+        except Exception:
+            logger.exception("could not record the end of job %s (%s)", job["id"], status)
+    return ran
