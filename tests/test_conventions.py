@@ -60,3 +60,58 @@ def test_no_pickle_anywhere_in_the_package():
         assert not re.search(
             r"^\s*(import pickle|from pickle|import joblib|import dill)", text, re.M
         ), path
+
+
+# Imports of another module's private names ("from x import _y", or "mod._y" on an imported
+# module). Each entry is "path relative to src/modelmint: name" and is a debt to pay, not a
+# licence: the test fails when an entry is no longer needed, so the list only shrinks.
+PRIVATE_IMPORTS_ALLOWED: dict[str, str] = {}
+
+
+def _private_imports(src: Path) -> list[str]:
+    import ast
+
+    def private(name: str) -> bool:
+        return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+    def is_module(dotted: str) -> bool:
+        rel = Path(*dotted.split("."))
+        return (src.parent / rel).is_dir() or (src.parent / rel).with_suffix(".py").is_file()
+
+    found = []
+    for path in sorted(src.rglob("*.py")):
+        rel = path.relative_to(src).as_posix()
+        package = ["modelmint", *path.relative_to(src).with_suffix("").parts]
+        if path.name != "__init__.py":
+            package = package[:-1]
+        modules: set[str] = set()  # local names bound to imported modelmint modules
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - node.level + 1] if node.level else []
+                source = ".".join([*base, *(node.module or "").split(".")]).strip(".")
+                for alias in node.names:
+                    if private(alias.name):
+                        found.append(f"{rel}: {alias.name}")
+                    elif is_module(f"{source}.{alias.name}"):
+                        modules.add(alias.asname or alias.name)
+            elif isinstance(node, ast.Import):
+                modules.update(a.asname for a in node.names if a.asname and is_module(a.name))
+            elif (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in modules
+                and private(node.attr)
+            ):
+                found.append(f"{rel}: {node.value.id}.{node.attr}")
+    return sorted(set(found))
+
+
+def test_no_module_imports_another_modules_private_names():
+    found = _private_imports(ROOT / "src" / "modelmint")
+    new = [f for f in found if f not in PRIVATE_IMPORTS_ALLOWED]
+    assert not new, (
+        "private names imported across modules (make the name public, or move the shared piece "
+        "to a module both import):\n" + "\n".join(new)
+    )
+    stale = [f for f in PRIVATE_IMPORTS_ALLOWED if f not in found]
+    assert not stale, f"fixed, so remove from PRIVATE_IMPORTS_ALLOWED: {stale}"

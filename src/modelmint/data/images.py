@@ -4,7 +4,8 @@ Every file is decoded with Pillow before it is accepted (decompression bombs inc
 pixel limit is an error here, not a warning). Files that fail are listed and the whole add is
 refused unless ``skip_bad``. A .zip is checked before anything is extracted: total size against
 the file limit, and the compression ratio of every member (a zip bomb is refused). Accepted
-images are stored once, by content hash, under ``datasets/NAME/images/``.
+images are stored once, by content hash, under ``datasets/NAME/images/``, and the rows go through
+the same ``VersionBuilder`` as table files (split, hashed, stored).
 """
 
 from __future__ import annotations
@@ -18,17 +19,17 @@ import tempfile
 import warnings
 import zipfile
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from modelmint.data.builder import Progress, VersionBuilder
 from modelmint.errors import InvalidInput, PayloadTooLarge
+from modelmint.store import Store
+from modelmint.types import DatasetRef
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MAX_ZIP_RATIO = 100  # uncompressed / compressed, per member and overall
 MAX_LISTED = 50
-
-Progress = Callable[[str, int, int], None]
 
 
 def unpack_zip(path: Path, into: Path, max_bytes: int) -> Path:
@@ -177,7 +178,7 @@ def source_root(path: Path, max_bytes: int) -> tuple[Path, Path | None]:
 
 
 def add_image_dataset(
-    store: Any,
+    store: Store,
     datasets_dir: Path,
     name: str,
     path: Path,
@@ -188,17 +189,15 @@ def add_image_dataset(
     seed: int = 0,
     max_bytes: int,
     progress: Progress | None = None,
-) -> tuple[Any, dict[str, Any], bool]:
+) -> tuple[DatasetRef, dict[str, Any], bool]:
     """Ingest a folder of class folders (or a .zip of one) as an image-classification version."""
-    from modelmint.data.snapshot import _Builder
-
     if not path.exists():
         raise InvalidInput(f"{path} does not exist; check the path")
     root, tmp = source_root(path, max_bytes)
     folder = datasets_dir / name
-    builder = _Builder(folder, redact_pii=False)
-    staged = builder._tmp / "images"
-    staged.mkdir()
+    builder = VersionBuilder(folder, redact_pii=False)
+    staged = builder.workdir / "images"
+    staged.mkdir(mode=0o700)
     images_dir = folder / "images"
     moved: list[Path] = []
     try:
@@ -221,7 +220,7 @@ def add_image_dataset(
             )
         if builder.audit.rows == 0:
             raise InvalidInput(f"no images found under {path}; put images in class folders")
-        images_dir.mkdir(parents=True, exist_ok=True)
+        images_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         for p in staged.iterdir():
             target = images_dir / p.name
             if not target.exists():

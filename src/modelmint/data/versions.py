@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from modelmint.data.audit import audit_rows, normalise, text_digest
-from modelmint.data.snapshot import SPLITS, _order_key, read_examples, store_version, to_ref
+from modelmint.data.builder import read_examples, store_version, to_ref
+from modelmint.data.splits import SPLITS, order_key
 from modelmint.errors import InvalidInput
 from modelmint.store import Store
 from modelmint.types import DatasetRef, Example
@@ -302,7 +303,7 @@ def kfold(examples: list[Example], k: int = 5, *, seed: int = 0) -> list[int]:
             raise InvalidInput(
                 f"class '{label}' has {len(idx)} train/validation rows; k={k} needs at least {k}"
             )
-        idx.sort(key=lambda i: _order_key(seed, text_digest(examples[i].text)))
+        idx.sort(key=lambda i: order_key(seed, text_digest(examples[i].text)))
         for j, i in enumerate(idx):
             folds[i] = j % k
     return folds
