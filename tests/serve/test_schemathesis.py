@@ -54,6 +54,7 @@ def _run(url: str, token: str, paths: list[str], report: Path) -> subprocess.Com
         text=True,
         timeout=1200,
         env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+        cwd=report.parent,  # its cache (.schemathesis/) goes to the test's folder
     )
 
 

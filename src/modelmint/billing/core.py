@@ -17,13 +17,8 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from modelmint.billing import ranges, webhooks
-from modelmint.billing.pricing import (
-    TIER_MODES,
-    Pricing,
-    parse_prices,
-    parse_tiers,
-    usage_cap,
-)
+from modelmint.billing.plans import PLAN_COLUMNS, UNSETTABLE, PlanSpec, public_fields
+from modelmint.billing.pricing import Pricing, usage_cap
 from modelmint.errors import ConfigError, Forbidden, InvalidInput, RateLimited, Unauthorized
 from modelmint.store import Store
 from modelmint.types import Money
@@ -81,155 +76,49 @@ def seconds_to_period_end(now: datetime | None = None) -> int:
 
 
 # plans and tenants ---------------------------------------------------------------------------
-def _plan_columns(currency: str, given: dict[str, Any]) -> dict[str, Any]:
-    """Validated plan columns for the options given (None: not given). Every number is held to
-    its range in `billing.ranges`."""
-    g = {k: v for k, v in given.items() if v is not None}
-    out: dict[str, Any] = {}
-    if "price_per_1k" in g:
-        out["price_per_1k_micros"] = ranges.money_micros(
-            g["price_per_1k"], currency, "price_per_1k"
-        )
-    if "budget" in g:
-        out["budget_micros"] = ranges.money_micros(g["budget"], currency, "budget", positive=True)
-    counts = {  # option: (least, most, column, what it counts)
-        "quota": (0, ranges.MAX_UNITS, "monthly_quota", "units per month"),
-        "burst": (1, ranges.MAX_BURST, "burst", "requests"),
-        "concurrency": (1, ranges.MAX_CONCURRENCY, "max_concurrent", "calls in flight"),
-        "included": (0, ranges.MAX_UNITS, "included_units", "units per month"),
-        "trial_days": (0, ranges.MAX_TRIAL_DAYS, "trial_days", "days"),
-    }
-    for opt, (least, most, column, meaning) in counts.items():
-        if opt in g:
-            out[column] = ranges.whole_number(g[opt], opt, least, most, meaning)
-    for opt, column in (
-        ("rate_limit", "rate_limit_rps"),
-        ("tenant_rate_limit", "tenant_rate_limit_rps"),
-    ):
-        if opt in g:
-            out[column] = ranges.rate(g[opt], opt)
-    if "fee" in g:
-        out["fee_micros"] = ranges.money_micros(g["fee"], currency, "fee")
-    if "prices" in g:
-        out["prices"] = parse_prices(g["prices"], currency) or None
-    if "tiers" in g:
-        tiers = parse_tiers(g["tiers"], currency)
-        if tiers and "price_per_1k_micros" in out:
-            raise InvalidInput(
-                "give the default price either as --price-per-1k or as --tier lines, not both"
-            )
-        out["tiers"] = tiers or None
-        if tiers:  # the first tier's price is the plan's headline price
-            out["price_per_1k_micros"] = tiers[0]["price_per_1k_micros"]
-    if "tier_mode" in g:
-        if g["tier_mode"] not in TIER_MODES:
-            raise InvalidInput(f"--tier-mode must be one of {', '.join(TIER_MODES)}")
-        out["tier_mode"] = g["tier_mode"]
-    return out
-
-
-# columns `plans update --unset` may clear (back to none / zero)
-UNSETTABLE = {
-    "quota": ("monthly_quota", None),
-    "rate_limit": ("rate_limit_rps", None),
-    "burst": ("burst", None),
-    "tenant_rate_limit": ("tenant_rate_limit_rps", None),
-    "concurrency": ("max_concurrent", None),
-    "budget": ("budget_micros", None),
-    "prices": ("prices", None),
-    "tiers": ("tiers", None),
-    "fee": ("fee_micros", 0),
-    "included": ("included_units", 0),
-    "trial_days": ("trial_days", 0),
-}
-
-
 def create_plan(
-    store: Store,
-    name: str,
-    *,
-    price_per_1k: str | None = None,
-    quota: int | None = None,
-    rate_limit: float | None = None,
-    burst: int | None = None,
-    currency: str = "USD",
-    tenant_rate_limit: float | None = None,
-    concurrency: int | None = None,
-    budget: str | None = None,
-    prices: list[str] | None = None,
-    tiers: list[str] | None = None,
-    tier_mode: str | None = None,
-    fee: str | None = None,
-    included: int | None = None,
-    trial_days: int | None = None,
+    store: Store, name: str, spec: PlanSpec | None = None, **fields: Any
 ) -> dict[str, Any]:
-    """Version 1 of a plan. Money is parsed as a decimal and kept as integer micros.
+    """Version 1 of plan `name` with the options of `spec` (see `PlanSpec` for each one's
+    meaning, unit and range). Keywords instead of `spec` are PlanSpec's fields, the short form:
+    ``create_plan(store, "free", price_per_1k="0", quota=1000)``.
 
     Pay-as-you-go: ``price_per_1k`` (the default price), ``prices`` such as
     ``["reviews:explain=5.00", "*:explain=3.00"]`` for scenarios and unit types, or ``tiers``
     such as ``["100000=2.00", "inf=1.50"]`` (``tier_mode`` graduated or volume) instead of the
     default price. Free tier: price 0 and a ``quota``. Subscription: ``fee`` a month with
     ``included`` units, the rest at the usage prices (the overage). ``trial_days``: new tenants
-    start in a trial whose usage is not charged.
-
-    Limits: ``rate_limit``/``burst`` requests/s per API key; ``tenant_rate_limit`` across all of
-    a tenant's keys; ``concurrency`` a tenant's calls in flight; ``quota`` units a month;
-    ``budget`` the most a tenant's usage may cost a month (enforced like the quota)."""
+    start in a trial whose usage is not charged. The currency is USD unless given."""
+    spec = PlanSpec.of(spec, fields)
     _check_name("plan", name)
-    currency = ranges.currency_code(currency)
-    if price_per_1k is None and not tiers:
+    currency = ranges.currency_code(spec.currency or "USD")
+    if spec.price_per_1k is None and not spec.tiers:
         raise InvalidInput("give a price: --price-per-1k 2.00 (0 for a free tier) or --tier lines")
-    given = dict(
-        price_per_1k=price_per_1k,
-        quota=quota,
-        rate_limit=rate_limit,
-        burst=burst,
-        tenant_rate_limit=tenant_rate_limit,
-        concurrency=concurrency,
-        budget=budget,
-        prices=prices,
-        tiers=tiers,
-        tier_mode=tier_mode,
-        fee=fee,
-        included=included,
-        trial_days=trial_days,
-    )
-    return store.billing.create_plan(
-        name=name, version=1, currency=currency, **_plan_columns(currency, given)
-    )
-
-
-_PLAN_ROW = (
-    "currency",
-    "price_per_1k_micros",
-    "monthly_quota",
-    "rate_limit_rps",
-    "burst",
-    "tenant_rate_limit_rps",
-    "max_concurrent",
-    "budget_micros",
-    "prices",
-    "tiers",
-    "tier_mode",
-    "fee_micros",
-    "included_units",
-    "trial_days",
-)
+    columns = spec.columns(currency) | {"currency": currency}
+    return store.billing.create_plan(name=name, version=1, **columns)
 
 
 def update_plan(
     store: Store,
     name: str,
+    spec: PlanSpec | None = None,
     *,
     unset: list[str] | None = None,
     move_tenants: bool = False,
-    **given: Any,
+    **fields: Any,
 ) -> tuple[dict[str, Any], list[str]]:
-    """A new version of plan `name`: the latest version with the options given changed and
-    those in `unset` cleared. Tenants stay on their version unless ``move_tenants`` (then they
-    move now, and their invoices prorate the change). Returns (new version, tenants moved)."""
+    """A new version of plan `name`: the latest version with the options `spec` gives changed
+    and those in `unset` cleared (keywords instead of `spec`: as for `create_plan`). Tenants
+    stay on their version unless ``move_tenants`` (then they move now, and their invoices
+    prorate the change). Returns (new version, tenants moved)."""
+    spec = PlanSpec.of(spec, fields)
     latest = store.billing.plan(name)
-    changes = _plan_columns(latest["currency"], given)
+    if spec.currency is not None:
+        raise InvalidInput(
+            f"a plan keeps its currency ({latest['currency']}) in every version; create a new "
+            "plan for another currency"
+        )
+    changes = spec.columns(latest["currency"])
     for opt in unset or []:
         if opt not in UNSETTABLE:
             raise InvalidInput(f"--unset {opt}: choose from {', '.join(UNSETTABLE)}")
@@ -241,7 +130,7 @@ def update_plan(
         raise InvalidInput(
             "nothing to change: give the options to change, e.g. --price-per-1k 1.50"
         )
-    new_price = given.get("price_per_1k") is not None
+    new_price = spec.price_per_1k is not None
     tiers_after = changes["tiers"] if "tiers" in changes else latest["tiers"]
     if new_price and tiers_after:
         raise InvalidInput(
@@ -250,7 +139,7 @@ def update_plan(
         )
     if latest["tiers"] and not tiers_after and not new_price:
         raise InvalidInput("dropping the tiers needs a default price: add --price-per-1k")
-    values = {k: latest[k] for k in _PLAN_ROW} | changes
+    values = {k: latest[k] for k in PLAN_COLUMNS} | changes
     plan = store.billing.create_plan(name=name, version=latest["version"] + 1, **values)
     moved = []
     if move_tenants:
@@ -262,31 +151,14 @@ def update_plan(
 
 
 def plan_public(p: dict[str, Any]) -> dict[str, Any]:
-    """A plan version as the CLI's --json and the admin API show it: decimal strings next to
-    the integer micros, and the pricing in one line."""
-    cur = p["currency"]
-    money = lambda m: Money(m, cur).decimal_str() if m is not None else None  # noqa: E731
+    """A plan version as the CLI's --json and the admin API show it: every PlanSpec field
+    (money as decimal strings), the integer micros of the default price, and the pricing in
+    one line."""
     return {
         "name": p["name"],
         "version": p["version"],
-        "currency": cur,
-        "price_per_1k": money(p["price_per_1k_micros"]),
+        **public_fields(p),
         "price_per_1k_micros": p["price_per_1k_micros"],
-        "prices": {k: money(v) for k, v in (p["prices"] or {}).items()},
-        "tiers": [
-            {"up_to": t["up_to"], "price_per_1k": money(t["price_per_1k_micros"])}
-            for t in p["tiers"] or []
-        ],
-        "tier_mode": p["tier_mode"],
-        "fee": money(p["fee_micros"]),
-        "included_units": p["included_units"],
-        "trial_days": p["trial_days"],
-        "quota": p["monthly_quota"],
-        "rate_limit": p["rate_limit_rps"],
-        "burst": p["burst"],
-        "tenant_rate_limit": p["tenant_rate_limit_rps"],
-        "concurrency": p["max_concurrent"],
-        "budget": money(p["budget_micros"]),
         "pricing": Pricing.of(p).describe(),
         "created_at": p["created_at"].isoformat() if p.get("created_at") else None,
     }

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import dataclasses
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any, get_type_hints
 
 import typer
 
+from modelmint.billing.plans import UNSETTABLE, PlanSpec, plan_fields
 from modelmint.cli._common import JsonOpt, console, print_json, state, table
 
 plans = typer.Typer(
@@ -17,88 +22,50 @@ tenants = typer.Typer(
 keys = typer.Typer(help="API keys: shown once, stored hashed, revocable.", no_args_is_help=True)
 
 
-PriceOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--price-per-1k", help="Default price per 1,000 units, e.g. 2.00 (0: a free tier)."
-    ),
-]
-ScopedPriceOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--price",
-        help="A price for a scenario and/or unit type: SCENARIO[:predict|explain]=PRICE, "
-        "e.g. reviews:explain=5.00 or *:explain=3.00 (repeat).",
-    ),
-]
-TierOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--tier",
-        help="Volume tier UP_TO_UNITS=PRICE, instead of --price-per-1k; the last is inf=PRICE "
-        "(repeat), e.g. --tier 100000=2.00 --tier inf=1.50.",
-    ),
-]
-TierModeOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--tier-mode",
-        help="graduated (each tier's units at its price; default) or "
-        "volume (all units at the tier reached).",
-    ),
-]
-FeeOpt = Annotated[
-    str | None, typer.Option("--fee", help="Subscription fee per month, e.g. 49.00.")
-]
-IncludedOpt = Annotated[
-    int | None, typer.Option("--included", help="Units included each month (then overage).")
-]
-TrialOpt = Annotated[
-    int | None,
-    typer.Option("--trial-days", help="New tenants start with a free trial of N days (0-365)."),
-]
-QuotaOpt = Annotated[
-    int | None, typer.Option("--quota", help="Units per month, 0-10^12 (omit for unlimited).")
-]
-RateOpt = Annotated[
-    float | None,
-    typer.Option("--rate-limit", help="Requests/s per key, 0.001-1000000 (omit: none)."),
-]
-BurstOpt = Annotated[int | None, typer.Option("--burst", help="Burst size for the rate limit.")]
-TenantRateOpt = Annotated[
-    float | None,
-    typer.Option("--tenant-rate-limit", help="Requests per second across a tenant's keys."),
-]
-ConcurrencyOpt = Annotated[
-    int | None, typer.Option("--concurrency", help="A tenant's calls in flight at most.")
-]
-BudgetOpt = Annotated[
-    str | None,
-    typer.Option("--budget", help="Most a tenant's usage may cost a month, e.g. 50.00 (a cap)."),
-]
+def plan_options(*, updatable: bool) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command one option per `billing.PlanSpec` field, where its `spec` parameter
+    stands, each with the field's help (meaning, unit, range); the command is called with the
+    PlanSpec they make. ``updatable``: only the fields a new plan version may change. Adding a
+    plan option is adding a PlanSpec field: the commands follow."""
+    fields = plan_fields(updatable=updatable)
+
+    def wrap(command: Callable[..., None]) -> Callable[..., None]:
+        hints = get_type_hints(command, include_extras=True)
+        sig = inspect.signature(command)
+        options = [
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=None,
+                annotation=Annotated[f.type, typer.Option(f.option, help=f.help)],
+            )
+            for f in fields
+        ]
+        params: list[inspect.Parameter] = []
+        for p in sig.parameters.values():
+            if p.name == "spec":
+                params += options
+            else:
+                params.append(p.replace(annotation=hints.get(p.name, p.annotation)))
+
+        @functools.wraps(command)
+        def run(*args: Any, **kwargs: Any) -> None:
+            spec = PlanSpec(**{f.name: kwargs.pop(f.name, None) for f in fields})
+            command(*args, spec=spec, **kwargs)
+
+        run.__signature__ = sig.replace(parameters=params)  # what typer reads
+        run.__annotations__ = {p.name: p.annotation for p in params}
+        return run
+
+    return wrap
 
 
 @plans.command("create")
+@plan_options(updatable=False)
 def plans_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Plan name, e.g. starter.")],
-    price_per_1k: PriceOpt = None,
-    quota: QuotaOpt = None,
-    rate_limit: RateOpt = None,
-    burst: BurstOpt = None,
-    tenant_rate_limit: TenantRateOpt = None,
-    concurrency: ConcurrencyOpt = None,
-    budget: BudgetOpt = None,
-    price: ScopedPriceOpt = None,
-    tier: TierOpt = None,
-    tier_mode: TierModeOpt = None,
-    fee: FeeOpt = None,
-    included: IncludedOpt = None,
-    trial_days: TrialOpt = None,
-    currency: Annotated[
-        str | None,
-        typer.Option("--currency", help="ISO 4217 code (default: MODELMINT_CURRENCY)."),
-    ] = None,
+    spec: PlanSpec,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a plan (version 1). Money is parsed as a decimal and stored as integer micros.
@@ -108,24 +75,8 @@ def plans_create(
     from modelmint import billing
 
     st = state(ctx)
-    p = billing.create_plan(
-        st.workspace().store,
-        name,
-        price_per_1k=price_per_1k,
-        quota=quota,
-        rate_limit=rate_limit,
-        burst=burst,
-        tenant_rate_limit=tenant_rate_limit,
-        concurrency=concurrency,
-        budget=budget,
-        prices=price,
-        tiers=tier,
-        tier_mode=tier_mode,
-        fee=fee,
-        included=included,
-        trial_days=trial_days,
-        currency=currency or st.settings().currency,
-    )
+    spec = dataclasses.replace(spec, currency=spec.currency or st.settings().currency)
+    p = billing.create_plan(st.workspace().store, name, spec)
     _print_plan(billing.plan_public(p), as_json)
 
 
@@ -143,25 +94,17 @@ def _print_plan(pp: dict, as_json: bool, moved: list[str] | None = None) -> None
 
 
 @plans.command("update")
+@plan_options(updatable=True)
 def plans_update(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Plan name.")],
-    price_per_1k: PriceOpt = None,
-    quota: QuotaOpt = None,
-    rate_limit: RateOpt = None,
-    burst: BurstOpt = None,
-    tenant_rate_limit: TenantRateOpt = None,
-    concurrency: ConcurrencyOpt = None,
-    budget: BudgetOpt = None,
-    price: ScopedPriceOpt = None,
-    tier: TierOpt = None,
-    tier_mode: TierModeOpt = None,
-    fee: FeeOpt = None,
-    included: IncludedOpt = None,
-    trial_days: TrialOpt = None,
+    spec: PlanSpec,
     unset: Annotated[
         list[str] | None,
-        typer.Option("--unset", help="Clear a setting, e.g. --unset quota (repeat)."),
+        typer.Option(
+            "--unset",
+            help=f"Clear a setting (repeat): {', '.join(UNSETTABLE)}, e.g. --unset quota.",
+        ),
     ] = None,
     move_tenants: Annotated[
         bool,
@@ -176,23 +119,7 @@ def plans_update(
     from modelmint import billing
 
     p, moved = billing.update_plan(
-        state(ctx).workspace().store,
-        name,
-        unset=unset,
-        move_tenants=move_tenants,
-        price_per_1k=price_per_1k,
-        quota=quota,
-        rate_limit=rate_limit,
-        burst=burst,
-        tenant_rate_limit=tenant_rate_limit,
-        concurrency=concurrency,
-        budget=budget,
-        prices=price,
-        tiers=tier,
-        tier_mode=tier_mode,
-        fee=fee,
-        included=included,
-        trial_days=trial_days,
+        state(ctx).workspace().store, name, spec, unset=unset, move_tenants=move_tenants
     )
     _print_plan(billing.plan_public(p), as_json, moved)
 

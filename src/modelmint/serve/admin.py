@@ -3,15 +3,17 @@ operations as `modelmint plans|tenants|keys|invoices|alerts`, behind MODELMINT_A
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from modelmint import billing
 from modelmint.billing import invoices
+from modelmint.billing.plans import UNSETTABLE
 from modelmint.errors import Forbidden, Unauthorized
 from modelmint.serve.errors import ADMIN_ERRORS
 from modelmint.settings import Settings
@@ -39,38 +41,44 @@ _MONEY = "Decimal string, 0 to 1000000000 with at most 6 decimals"
 
 
 class PlanFields(_Body):
-    """The options of `modelmint plans create|update`; money as decimal strings. The ranges are
-    checked by billing (400 naming the field), the same for the CLI; see docs/api.md."""
+    """A request body holding `billing.PlanSpec`'s fields (the options of `modelmint plans
+    create|update`), made by `_plan_body` from the spec: one JSON field per PlanSpec field,
+    same name, described with its meaning, unit and range. The ranges are checked by billing
+    (400 naming the field), the same for the CLI; see docs/api.md."""
 
-    price_per_1k: str | None = Field(default=None, description=f"{_MONEY}, e.g. '2.00'.")
-    quota: int | None = Field(default=None, description="Units per month, 0 to 10^12.")
-    rate_limit: float | None = Field(
-        default=None, description="Requests/s per key, 0.001 to 1000000 (omit: no limit)."
-    )
-    burst: int | None = Field(default=None, description="1 to 1000000.")
-    tenant_rate_limit: float | None = Field(
-        default=None, description="Requests/s across a tenant's keys, 0.001 to 1000000."
-    )
-    concurrency: int | None = Field(default=None, description="Calls in flight, 1 to 100000.")
-    budget: str | None = Field(default=None, description=f"{_MONEY}, more than 0.")
-    prices: list[str] | None = Field(default=None, description="e.g. ['reviews:explain=5.00']")
-    tiers: list[str] | None = Field(default=None, description="e.g. ['100000=2.00', 'inf=1.50']")
-    tier_mode: str | None = None
-    fee: str | None = Field(default=None, description=f"{_MONEY}, per month.")
-    included: int | None = Field(default=None, description="Units per month, 0 to 10^12.")
-    trial_days: int | None = Field(default=None, description="0 to 365.")
+    def spec(self) -> billing.PlanSpec:
+        """The PlanSpec this body gives (fields left out: None)."""
+        return billing.PlanSpec(**self.model_dump(include={f.name for f in billing.plan_fields()}))
 
 
-class PlanIn(PlanFields):
-    name: str = Field(min_length=1, max_length=63)
-    currency: str | None = Field(
-        default=None, min_length=3, max_length=3, description="ISO 4217 code, e.g. EUR."
-    )
+def _plan_body(model: str, doc: str, *, updatable: bool, **extra: Any) -> type[PlanFields]:
+    """A PlanFields model with PlanSpec's fields (``updatable``: those a new version may
+    change) and the `extra` fields (pydantic's (type, default) pairs)."""
+    fields: dict[str, Any] = {}
+    for f in billing.plan_fields(updatable=updatable):
+        least, most = f.length or (None, None)
+        described = Field(default=None, description=f.help, min_length=least, max_length=most)
+        fields[f.name] = (f.type, described)
+    return create_model(model, __base__=PlanFields, __doc__=doc, **extra, **fields)
 
 
-class PlanVersionIn(PlanFields):
-    unset: list[str] | None = None
-    move_tenants: bool = False
+PlanIn = _plan_body(
+    "PlanIn",
+    "A new plan (version 1): its name and PlanSpec's fields.",
+    updatable=False,
+    name=(str, Field(min_length=1, max_length=63)),
+)
+PlanVersionIn = _plan_body(
+    "PlanVersionIn",
+    "A new version of a plan: the PlanSpec fields to change, those to clear, and whether to "
+    "move the tenants on older versions to it now.",
+    updatable=True,
+    unset=(
+        list[str] | None,
+        Field(default=None, description="Fields to clear: " + ", ".join(UNSETTABLE) + "."),
+    ),
+    move_tenants=(bool, False),
+)
 
 
 class ChangePlanIn(_Body):
@@ -147,18 +155,17 @@ def admin_router(store: Store, settings: Settings) -> APIRouter:
 
     @r.post("/plans", status_code=201)
     async def create_plan(body: PlanIn) -> dict[str, Any]:
-        fields = body.model_dump(exclude={"name", "currency"})
-        plan = await run_in_threadpool(
-            lambda: billing.create_plan(
-                store, body.name, currency=body.currency or settings.currency, **fields
-            )
-        )
+        spec = body.spec()
+        spec = dataclasses.replace(spec, currency=spec.currency or settings.currency)
+        plan = await run_in_threadpool(billing.create_plan, store, body.name, spec)
         return {"ok": True, "id": plan["id"], **billing.plan_public(plan)}
 
     @r.post("/plans/{name}/versions", status_code=201)
     async def update_plan(name: str, body: PlanVersionIn) -> dict[str, Any]:
         plan, moved = await run_in_threadpool(
-            lambda: billing.update_plan(store, name, **body.model_dump())
+            lambda: billing.update_plan(
+                store, name, body.spec(), unset=body.unset, move_tenants=body.move_tenants
+            )
         )
         return {"ok": True, "id": plan["id"], **billing.plan_public(plan), "tenants_moved": moved}
 
