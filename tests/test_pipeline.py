@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from tests.usage import meter
 
 from modelmint import billing, data, feedback, registry
-from modelmint.billing.rules import RULES
 from modelmint.errors import InvalidInput
 from modelmint.pipeline import retrain, run_worker
 from modelmint.store import new_id
-from modelmint.types import MeterItem, MeterOutcome
+from modelmint.types import MeterOutcome
 
 
 def _log_predictions(ws, items):
@@ -32,21 +32,7 @@ def _log_predictions(ws, items):
                 "latency_ms": 5.0,
             }
         )
-    assert (
-        ws.store.billing.record_request(
-            MeterItem(
-                request_id=new_id(),
-                tenant_id=t["id"],
-                key_id=key["id"],
-                scenario="reviews",
-                period=billing.current_period(),
-                quota=None,
-                prediction_rows=tuple(rows),
-            ),
-            RULES,
-        )
-        == MeterOutcome.OK
-    )
+    assert meter(ws, t["id"], rows, key_id=key["id"]) == MeterOutcome.OK
     return t["id"], ids
 
 

@@ -21,6 +21,7 @@ import time_machine
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from tests.clock import LAST, THIS, inside, start_of
+from tests.usage import meter
 
 from modelmint import billing
 from modelmint.billing import alerts, invoices, ranges, webhooks
@@ -334,33 +335,8 @@ def _dns(monkeypatch, answer: str) -> None:
 
 def _alert(ws, tenant: str) -> None:
     """A pending quota alert for `tenant`, as the metering transaction writes one."""
-    tid = ws.store.billing.tenant(tenant)["id"]
-    assert (
-        ws.store.billing.record_request(
-            MeterItem(
-                request_id=new_id(),
-                tenant_id=tid,
-                key_id="k",
-                scenario="reviews",
-                period=billing.current_period(),
-                quota=10,
-                prediction_rows=tuple(
-                    dict(
-                        id=new_id(),
-                        model_version=1,
-                        input_text="x",
-                        label="p",
-                        score=1.0,
-                        latency_ms=1,
-                    )
-                    for _ in range(9)
-                ),
-                alert_levels=(("quota", 80, 8, 10),),
-            ),
-            RULES,
-        )
-        == MeterOutcome.OK
-    )
+    outcome = meter(ws, tenant, 9, quota=10, alert_levels=(("quota", 80, 8, 10),))
+    assert outcome == MeterOutcome.OK
 
 
 def test_a_name_that_resolves_to_a_private_address_at_delivery_is_not_contacted(

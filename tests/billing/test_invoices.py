@@ -12,49 +12,22 @@ import pytest
 import time_machine
 from fastapi.testclient import TestClient
 from tests.clock import LAST, THIS, inside, start_of
+from tests.usage import meter
 from typer.testing import CliRunner
 
 from modelmint import billing
 from modelmint.billing import invoices
-from modelmint.billing.rules import RULES
 from modelmint.cli import app as cli_app
 from modelmint.errors import Conflict, InvalidInput
 from modelmint.serve import create_app
-from modelmint.store import new_id
-from modelmint.types import MeterItem, MeterOutcome
+from modelmint.types import MeterOutcome
 
 
 def _use(ws, tenant: str, scenario: str, units: int, unit_type: str = "predict", period=LAST):
-    t = ws.store.billing.tenant(tenant)
-    rows = [
-        {
-            "id": new_id(),
-            "model_version": 1,
-            "input_text": "x",
-            "label": "pos",
-            "score": 0.9,
-            "latency_ms": 1.0,
-        }
-        for _ in range(units)
-    ]
-    with time_machine.travel(inside(period), tick=False):
-        recorded = (
-            ws.store.billing.record_request(
-                MeterItem(
-                    request_id=new_id(),
-                    tenant_id=t["id"],
-                    key_id="k",
-                    scenario=scenario,
-                    period=period,
-                    quota=None,
-                    prediction_rows=tuple(rows),
-                    unit_type=unit_type,
-                ),
-                RULES,
-            )
-            == MeterOutcome.OK
-        )
-    assert recorded
+    outcome = meter(
+        ws, tenant, units, scenario=scenario, unit_type=unit_type, period=period, at=inside(period)
+    )
+    assert outcome == MeterOutcome.OK
 
 
 @pytest.fixture

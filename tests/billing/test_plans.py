@@ -12,42 +12,28 @@ import time_machine
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from tests.clock import LAST, NOW, inside, start_of
+from tests.usage import meter
 
 from modelmint import billing
 from modelmint.billing import invoices
-from modelmint.billing.rules import RULES
 from modelmint.cli import main
 from modelmint.errors import InvalidInput
 from modelmint.serve import create_app
-from modelmint.store import new_id
-from modelmint.types import MeterItem, MeterOutcome
+from modelmint.types import MeterOutcome
 
 
 def _use(ws, tenant, scenario, units, unit_type="predict", period=LAST, at=None):
     """`units` billed units for `tenant`, metered at `at` (default: inside `period`)."""
-    ten = ws.store.billing.tenant(tenant)
-    request_id = new_id()
-    rows = [
-        dict(id=new_id(), model_version=1, input_text="x", label="p", score=1.0, latency_ms=1.0)
-        for _ in range(units)
-    ]
-    with time_machine.travel(at or inside(period), tick=False):
-        assert (
-            ws.store.billing.record_request(
-                MeterItem(
-                    request_id=request_id,
-                    tenant_id=ten["id"],
-                    key_id="k",
-                    scenario=scenario,
-                    period=period,
-                    quota=None,
-                    prediction_rows=tuple(rows),
-                    unit_type=unit_type,
-                ),
-                RULES,
-            )
-            == MeterOutcome.OK
-        )
+    outcome = meter(
+        ws,
+        tenant,
+        units,
+        scenario=scenario,
+        unit_type=unit_type,
+        period=period,
+        at=at or inside(period),
+    )
+    assert outcome == MeterOutcome.OK
 
 
 def _tenant(ws, name: str, plan: str) -> dict:

@@ -11,12 +11,12 @@ import socket
 from pathlib import Path
 
 import pytest
+from tests.usage import meter
 
 from modelmint import billing, data, feedback, registry
-from modelmint.billing.rules import RULES
 from modelmint.errors import Conflict, InvalidInput
 from modelmint.store import new_id
-from modelmint.types import MeterItem, MeterOutcome
+from modelmint.types import MeterOutcome
 
 
 def _one_red_line(err: str) -> None:
@@ -43,19 +43,7 @@ def _feedback(ws, items: list[tuple[str, str]], tenant: str = "acme") -> None:
         }
         for text, label in items
     ]
-    outcome = ws.store.billing.record_request(
-        MeterItem(
-            request_id=new_id(),
-            tenant_id=t["id"],
-            key_id=key["id"],
-            scenario="reviews",
-            period=billing.current_period(),
-            quota=None,
-            prediction_rows=tuple(rows),
-        ),
-        RULES,
-    )
-    assert outcome == MeterOutcome.OK
+    assert meter(ws, t["id"], rows, key_id=key["id"]) == MeterOutcome.OK
     for r, (_, label) in zip(rows, items, strict=True):
         feedback.record_feedback(ws.store, t["id"], r["id"], label, ["neg", "pos"])
 

@@ -8,11 +8,10 @@ from datetime import UTC, datetime
 import time_machine
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from tests.usage import meter
 
-from modelmint.billing.rules import RULES
 from modelmint.serve import create_app
-from modelmint.store import new_id
-from modelmint.types import MeterItem
+from modelmint.types import MeterOutcome
 
 TOKEN = "admin-secret-of-at-least-32-characters"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -75,26 +74,7 @@ def test_admin_api_runs_the_business(ws, tiny_trained):
         c.post(f"/v1/admin/keys/{r.json()['id']}/revoke", headers=ADMIN)
         assert c.post(PREDICT, json={"inputs": ["好"]}, headers=new_user).status_code == 401
         # last month's usage, then its invoice, a credit note, and the tenant's own view
-        tid = ws.store.billing.tenant("acme")["id"]
-        row = {
-            "model_version": 1,
-            "input_text": "x",
-            "label": "pos",
-            "score": 1.0,
-            "latency_ms": 1.0,
-        }
-        ws.store.billing.record_request(
-            MeterItem(
-                request_id=new_id(),
-                tenant_id=tid,
-                key_id="k",
-                scenario="reviews",
-                period="2026-10",
-                quota=None,
-                prediction_rows=tuple({**row, "id": new_id()} for _ in range(500)),
-            ),
-            RULES,
-        )
+        assert meter(ws, "acme", 500, period="2026-10") == MeterOutcome.OK
         closed = c.post("/v1/admin/invoices/close", json={"period": "2026-10"}, headers=ADMIN)
         inv = closed.json()["invoices"][0]
         assert inv["total"] == "1.00" and inv["created"] is True
