@@ -40,7 +40,7 @@ bench: $(VENV)/.installed-dev
 
 .venv-bentoml/bin/bentoml:
 	$(PYTHON) -m venv .venv-bentoml
-	.venv-bentoml/bin/pip install -qq bentoml transformers "$(TORCH)"
+	.venv-bentoml/bin/pip install -qq bentoml onnx onnxruntime transformers "$(TORCH)"
 
 check: $(VENV)/.installed-dev
 	scripts/check

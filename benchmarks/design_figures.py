@@ -43,6 +43,7 @@ benchmarks/results/design_figures.json and prints a summary. Data: banking77 and
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -104,10 +105,20 @@ def git_state() -> dict[str, Any]:
         return r.stdout.strip()
 
     dirty = git("status", "--porcelain", "--", "src", "benchmarks/design_figures.py")
+    measured = (
+        "src/modelmint/train/head.py",
+        "src/modelmint/train/dp.py",
+        "src/modelmint/train/tabular.py",
+        "src/modelmint/modeling/encoders.py",
+        "src/modelmint/evaluate/robustness.py",
+        "src/modelmint/evaluate/metrics.py",
+    )
     return {
         "commit": git("rev-parse", "--short", "HEAD") or None,
         "src_dirty": bool(dirty),
         "src_changes": dirty.splitlines()[:60],
+        # the code each figure measured, whatever else the working tree held
+        "sha256": {f: hashlib.sha256((REPO / f).read_bytes()).hexdigest()[:16] for f in measured},
     }
 
 

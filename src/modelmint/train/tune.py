@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from modelmint.errors import InvalidInput
-from modelmint.train.config import TrainConfig
+from modelmint.train.config import FULL_LEARNING_RATE, LORA_LEARNING_RATE, TrainConfig
 from modelmint.types import Example
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def _suggest(trial: Any, task: str, config: TrainConfig) -> TrainConfig:
             c_values=(trial.suggest_float("C", 0.01, 100.0, log=True),),
             class_weight=trial.suggest_categorical("class_weight", ["balanced", "none"]),
         )
-    default = {"lora": 5e-4, "full": 5e-5}.get(config.method, 2e-3)
+    default = {"lora": LORA_LEARNING_RATE, "full": FULL_LEARNING_RATE}.get(config.method, 2e-3)
     out = dataclasses.replace(
         config,
         learning_rate=trial.suggest_float("learning_rate", default / 5, default * 5, log=True),
