@@ -51,6 +51,20 @@ def report_dict(report: EvalReport) -> dict[str, Any]:
     }
 
 
+def score_on_test(
+    ws: Workspace, model: Any, examples: list[Any], progress: Progress | None = None
+) -> EvalReport:
+    """`model`'s metrics on the frozen test split of `examples`, with progress reported as the
+    "evaluating" stage."""
+    return evaluate.evaluate_model(
+        model,
+        examples,
+        split="test",
+        cache=ws.cache,
+        progress=(lambda d, t: progress("evaluating", d, t)) if progress else None,
+    )
+
+
 def evaluate_ref(
     ws: Workspace, ref: str, progress: Progress | None = None
 ) -> tuple[ModelRef, EvalReport]:
@@ -58,13 +72,7 @@ def evaluate_ref(
     mref, model = registry.load(ws.store, ref)
     examples, image_root = dataset_of(ws, mref)
     point_at_images(model, image_root)
-    report = evaluate.evaluate_model(
-        model,
-        examples,
-        split="test",
-        cache=ws.cache,
-        progress=(lambda d, t: progress("evaluating", d, t)) if progress else None,
-    )
+    report = score_on_test(ws, model, examples, progress)
     return mref, report
 
 
@@ -107,13 +115,7 @@ def evaluate_full(
     mref, model = registry.load(ws.store, ref)
     examples, image_root = dataset_of(ws, mref)
     point_at_images(model, image_root)
-    report = evaluate.evaluate_model(
-        model,
-        examples,
-        split="test",
-        cache=ws.cache,
-        progress=(lambda d, t: progress("evaluating", d, t)) if progress else None,
-    )
+    report = score_on_test(ws, model, examples, progress)
     comparison = None
     prod_version = ws.store.models.resolve_alias(mref.name, "production")
     if prod_version is not None and prod_version != mref.version:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelmint import data, evaluate, registry
-from modelmint.pipeline.evaluation import load_model, report_dict
+from modelmint.pipeline.evaluation import load_model, report_dict, score_on_test
 from modelmint.pipeline.workspace import Progress, Workspace
 from modelmint.store import new_id
 from modelmint.train import TrainConfig, loop, train_model
@@ -86,13 +86,7 @@ def train_and_register(
         if rank != 0:  # a helper process of a distributed run: rank 0 evaluates, registers
             return None
         model = load_model(staged, image_root)
-        report = evaluate.evaluate_model(
-            model,
-            examples,
-            split="test",
-            cache=ws.cache,
-            progress=(lambda d, t: progress("evaluating", d, t)) if progress else None,
-        )
+        report = score_on_test(ws, model, examples, progress)
         (staged / "evaluation.json").write_text(json.dumps(report_dict(report), indent=2))
         metrics = {
             "test": report.headline(),

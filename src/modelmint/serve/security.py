@@ -9,6 +9,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from functools import cache
 
 from modelmint.errors import ConfigError
 from modelmint.settings import Settings
@@ -35,14 +36,19 @@ PAGE_POLICY = (
 PAGES = ("/docs", "/redoc", "/static/")
 
 
-def security_headers(path: str, https: bool) -> list[tuple[bytes, bytes]]:
-    page = path.startswith(PAGES)
+def security_headers(path: str, https: bool) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers for a response to `path` (built once per kind, not per request)."""
+    return _headers_for(path.startswith(PAGES), https)
+
+
+@cache
+def _headers_for(page: bool, https: bool) -> tuple[tuple[bytes, bytes], ...]:
     out = [*SECURITY_HEADERS, (b"content-security-policy", PAGE_POLICY if page else API_POLICY)]
     if not page:
         out.append((b"cache-control", b"no-store"))
     if https:
         out.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
-    return out
+    return tuple(out)
 
 
 def check_admin_token(settings: Settings) -> None:
