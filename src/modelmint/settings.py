@@ -173,6 +173,50 @@ class Settings(BaseSettings):
         gt=0,
         description="A running job silent for this long (no progress) is given to another worker.",
     )
+    log_sample_rate: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of predictions whose input (redacted) and drift payload the "
+        "prediction log keeps; every prediction keeps its id, version, output, confidence, "
+        "latency and arm, and every call is metered whatever this is.",
+    )
+    log_retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="Days the prediction log keeps a prediction; the worker deletes older ones "
+        "(with their outcomes) unless they carry feedback. Usage and invoices are never purged.",
+    )
+    monitor_interval_seconds: float = Field(
+        default=60.0,
+        ge=5.0,
+        le=86_400.0,
+        description="How often the worker evaluates every production scenario's monitoring "
+        "signals and raises or clears alerts.",
+    )
+    monitor_window: str = Field(
+        default="1d",
+        pattern=r"^(\d{1,6}[mhd]|\d{2,8})$",
+        description="The window the worker's evaluations look at: a duration (30m, 1h, 1d) or "
+        "a number of predictions (10000).",
+    )
+    monitor_min_predictions: int = Field(
+        default=100,
+        ge=10,
+        le=1_000_000,
+        description="Predictions of the production version a window needs before drift is "
+        "judged (fewer: signals are 'insufficient' and no alert changes).",
+    )
+    monitor_webhook_url: str | None = Field(
+        default=None,
+        description="Where monitoring alerts are POSTed (signed as tenants' webhooks are, "
+        "with monitor_webhook_secret). Unset: alerts are only listed.",
+    )
+    monitor_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Signing secret for monitor_webhook_url (at least 32 characters).",
+    )
     admin_token: SecretStr | None = Field(
         default=None,
         description="Bearer token for the /v1/admin API. Unset means the admin API is off.",
@@ -220,6 +264,16 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_home(cls, v: Path) -> Path:
         return v.expanduser().resolve()
+
+    @field_validator("monitor_webhook_secret", mode="after")
+    @classmethod
+    def _long_secret(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 32:
+            raise ValueError(
+                "MODELMINT_MONITOR_WEBHOOK_SECRET must be at least 32 characters; generate one "
+                'with python -c "import secrets; print(secrets.token_urlsafe(32))"'
+            )
+        return v
 
     @property
     def sqlalchemy_url(self) -> str:

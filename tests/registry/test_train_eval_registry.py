@@ -21,7 +21,14 @@ def test_train_registers_model_with_lineage_and_test_metrics(ws, trained):
     row = ws.store.models.get("reviews", 1)
     assert row["train_config"]["base_model"] == "multilingual-e5-small"
     files = sorted(p.name for p in m.path.iterdir())
-    assert files == ["config.json", "evaluation.json", "head.safetensors", "manifest.json"]
+    assert files == [
+        "config.json",
+        "evaluation.json",
+        "head.safetensors",
+        "manifest.json",
+        "reference.json",  # monitoring's reference profile (docs/monitoring.md)
+        "reference.npz",
+    ]
     assert not list(ws.settings.models_dir.glob("reviews/.staging-*"))
 
 

@@ -14,6 +14,7 @@ from modelmint.cli import data as data_cmds
 from modelmint.cli import demo as demo_cmds
 from modelmint.cli import invoices as invoice_cmds
 from modelmint.cli import models as model_cmds
+from modelmint.cli import monitor as monitor_cmds
 from modelmint.cli import serve as serve_cmds
 from modelmint.cli import train as train_cmds
 from modelmint.cli._common import State, err_console, setup_logging
@@ -67,6 +68,7 @@ app.command("usage")(billing_cmds.usage)
 app.command("train")(train_cmds.train)
 app.command("eval")(train_cmds.eval_cmd)
 app.command("retrain")(train_cmds.retrain)
+app.command("monitor")(monitor_cmds.monitor)
 app.command("serve")(serve_cmds.serve)
 app.command("worker")(serve_cmds.worker)
 app.command("demo")(demo_cmds.demo)

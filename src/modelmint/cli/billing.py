@@ -464,17 +464,29 @@ def keys_list(
     )
 
 
-alerts = typer.Typer(help="Quota and budget alerts (80% and 100%).", no_args_is_help=True)
+alerts = typer.Typer(
+    help="Quota and budget alerts (80% and 100%), and monitoring alerts.", no_args_is_help=True
+)
 
 
 @alerts.command("list")
 def alerts_list(
     ctx: typer.Context,
     tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant.")] = None,
+    monitoring: Annotated[
+        bool,
+        typer.Option("--monitoring", help="Monitoring alerts (drift, quality) instead."),
+    ] = False,
+    scenario: Annotated[
+        str | None, typer.Option("--scenario", help="With --monitoring: only this scenario.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Alerts raised, with their webhook delivery state."""
     store = state(ctx).workspace().store
+    if monitoring:
+        monitoring_alerts(store.monitoring.alerts(scenario), as_json)
+        return
     tid = store.billing.tenant(tenant)["id"] if tenant else None
     rows = [
         {
@@ -510,6 +522,33 @@ def alerts_list(
                     f"{a['used_units']} / {a['cap_units']}",
                     a["status"],
                     a["created_at"].strftime("%Y-%m-%d %H:%M"),
+                ]
+                for a in rows
+            ],
+        )
+    )
+
+
+def monitoring_alerts(rows: list[dict], as_json: bool) -> None:
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("no monitoring alerts (the worker evaluates every scenario on a schedule)")
+        return
+    console.print(
+        table(
+            None,
+            ["scenario", "signal", "state", "value / threshold", "raised", "cleared", "webhook"],
+            [
+                [
+                    f"{a['scenario']}:{a['model_version']}",
+                    a["signal"],
+                    a["state"],
+                    f"{a['details']['signal']['value']} / {a['details']['signal']['threshold']}",
+                    a["raised_at"].strftime("%Y-%m-%d %H:%M"),
+                    a["cleared_at"].strftime("%Y-%m-%d %H:%M") if a["cleared_at"] else "-",
+                    a["delivery"],
                 ]
                 for a in rows
             ],

@@ -4,8 +4,9 @@ matplotlib, no external assets), and the model card as Markdown."""
 from __future__ import annotations
 
 import html
-import io
 from typing import Any
+
+from modelmint.charts import pyplot, svg
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2rem auto;padding:0 1rem;color:#111}
@@ -17,30 +18,10 @@ text-align:left;font-variant-numeric:tabular-nums}th{background:#f5f5f5}
 """
 
 
-def _svg(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.StringIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="svg")
-    plt.close(fig)
-    text = buf.getvalue()
-    return text[text.index("<svg") :]
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def confusion_plot(labels: list[str], matrix: list[list[int]]) -> str:
     if not matrix or len(labels) > 40:
         return ""
-    plt = _plt()
+    plt = pyplot()
     n = len(labels)
     size = min(9.0, 2.5 + 0.35 * n)
     fig, ax = plt.subplots(figsize=(size, size * 0.85))
@@ -63,13 +44,13 @@ def confusion_plot(labels: list[str], matrix: list[list[int]]) -> str:
                     fontsize=8,
                     color="white" if v > top / 2 else "black",
                 )
-    return _svg(fig)
+    return svg(fig)
 
 
 def reliability_plot(bins: list[dict[str, Any]], ece: float) -> str:
     if not bins:
         return ""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.plot([0, 1], [0, 1], "--", color="#999", label="perfectly calibrated")
     ax.bar(
@@ -92,13 +73,13 @@ def reliability_plot(bins: list[dict[str, Any]], ece: float) -> str:
     ax.set_ylabel("accuracy")
     ax.set_title(f"Reliability (ECE {ece:.3f})")
     ax.legend(fontsize=7, loc="upper left")
-    return _svg(fig)
+    return svg(fig)
 
 
 def per_class_plot(per_class: dict[str, dict[str, float]]) -> str:
     if not per_class or len(per_class) > 80:
         return ""
-    plt = _plt()
+    plt = pyplot()
     items = sorted(per_class.items(), key=lambda kv: kv[1]["f1"])
     fig, ax = plt.subplots(figsize=(5.5, max(2.5, 0.22 * len(items) + 1)))
     ax.barh([k for k, _ in items], [v["f1"] for _, v in items], color="#3b82f6")
@@ -106,13 +87,13 @@ def per_class_plot(per_class: dict[str, dict[str, float]]) -> str:
     ax.set_xlabel("F1")
     ax.set_title("F1 per class (weakest first)")
     ax.tick_params(axis="y", labelsize=7)
-    return _svg(fig)
+    return svg(fig)
 
 
 def residual_plot(residuals: dict[str, list[float]]) -> str:
     if not residuals:
         return ""
-    plt = _plt()
+    plt = pyplot()
     pred, actual = residuals["predicted"], residuals["actual"]
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4))
     a.scatter(actual, pred, s=6, alpha=0.5)
@@ -126,14 +107,14 @@ def residual_plot(residuals: dict[str, list[float]]) -> str:
     b.set_xlabel("predicted")
     b.set_ylabel("residual (predicted - actual)")
     b.set_title("Residuals")
-    return _svg(fig)
+    return svg(fig)
 
 
 def curve_plot(config: dict[str, Any]) -> str:
     curve = config.get("learning_curve")
     if not curve:
         return ""
-    plt = _plt()
+    plt = pyplot()
     x = "epoch" if "epoch" in curve[0] else "round"
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for key in ("train_loss", "validation_loss", "validation_score"):
@@ -144,7 +125,7 @@ def curve_plot(config: dict[str, Any]) -> str:
     ax.set_title("Learning curve")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return _svg(fig)
+    return svg(fig)
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:

@@ -5,6 +5,9 @@
 - ``training``: train -> evaluate -> register (:func:`train_and_register`), cross-validation;
 - ``evaluation``: a registered model on its frozen test split (:func:`evaluate_ref`), the whole
   evaluation with report and card (:func:`evaluate_full`), :func:`compare_models`;
+- ``monitoring``: a version's reference profile at training (:func:`profile_into`), a
+  window of traffic against it (:func:`monitor_report`), the worker's evaluation of every
+  scenario with alerts (:func:`evaluate_scenarios`), their delivery, and log retention;
 - ``export``: ONNX export as the next version, with what changed (:func:`export_model`);
 - ``retraining``: the closed loop, curate feedback -> snapshot -> train -> evaluate ->
   register -> gate -> promote (:func:`retrain`);
@@ -25,6 +28,13 @@ from modelmint.pipeline.evaluation import (
     report_dict,
 )
 from modelmint.pipeline.export import export_model, hf_path_of
+from modelmint.pipeline.monitoring import (
+    deliver_alerts,
+    evaluate_scenarios,
+    monitor_report,
+    profile_into,
+    purge_log,
+)
 from modelmint.pipeline.retraining import RetrainResult, retrain, retrain_preflight
 from modelmint.pipeline.training import TrainOutcome, cross_validate, train_and_register
 from modelmint.pipeline.worker import JOB_KINDS, run_job, run_worker
@@ -39,11 +49,16 @@ __all__ = [
     "Workspace",
     "compare_models",
     "cross_validate",
+    "deliver_alerts",
     "evaluate_full",
     "evaluate_ref",
+    "evaluate_scenarios",
     "export_model",
     "hf_path_of",
     "load_model",
+    "monitor_report",
+    "profile_into",
+    "purge_log",
     "report_dict",
     "retrain",
     "retrain_preflight",

@@ -12,6 +12,7 @@ from typing import Any
 from modelmint import data, evaluate, registry
 from modelmint.modeling import Model, load_model_dir
 from modelmint.pipeline.evaluation import report_dict
+from modelmint.pipeline.monitoring import profile_into
 from modelmint.pipeline.workspace import Progress, Workspace
 from modelmint.store import new_id
 
@@ -95,6 +96,7 @@ def export_model(
             "timed_on": f"{len(texts)} test texts, this machine",
         }
         (staged / "evaluation.json").write_text(json.dumps(report_dict(after), indent=2))
+        profile_into(ws, exported, examples, staged)
         metrics = {
             "test": after.headline(),
             "export": summary,

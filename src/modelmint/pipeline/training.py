@@ -12,6 +12,7 @@ from typing import Any
 
 from modelmint import data, evaluate, registry
 from modelmint.pipeline.evaluation import load_model, report_dict, score_on_test
+from modelmint.pipeline.monitoring import profile_into
 from modelmint.pipeline.workspace import Progress, Workspace
 from modelmint.store import new_id
 from modelmint.train import TrainConfig, loop, train_model
@@ -88,6 +89,7 @@ def train_and_register(
         model = load_model(staged, image_root)
         report = score_on_test(ws, model, examples, progress)
         (staged / "evaluation.json").write_text(json.dumps(report_dict(report), indent=2))
+        profile_into(ws, model, examples, staged)  # what monitoring compares traffic with
         metrics = {
             "test": report.headline(),
             "validation": result.validation_metrics,

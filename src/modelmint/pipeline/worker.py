@@ -1,6 +1,6 @@
 """The job worker (`modelmint worker`): runs the jobs queued over HTTP (the server never trains
-itself), and on each turn of its loop delivers due quota and budget alerts and ends trials that
-have run out."""
+itself), and on each turn of its loop delivers due quota and budget alerts, ends trials that
+have run out, evaluates monitoring on its schedule and purges the log past retention."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 
 from modelmint.billing.alerts import deliver_due as deliver_alerts
 from modelmint.errors import InvalidInput, ModelMintError
+from modelmint.pipeline import monitoring
 from modelmint.pipeline.retraining import retrain
 from modelmint.pipeline.workspace import Workspace
 
@@ -48,6 +49,31 @@ def run_job(ws: Workspace, job: dict[str, Any]) -> dict[str, Any]:
     raise InvalidInput(f"unknown job kind '{job['kind']}'; known: {', '.join(JOB_KINDS)}")
 
 
+PURGE_EVERY_SECONDS = 3600.0
+
+
+def monitor_turn(ws: Workspace, due: dict[str, float]) -> None:
+    """Every ``monitor_interval_seconds``: evaluate every scenario's signals (alerts raised and
+    cleared) and deliver due monitoring alerts; every hour: purge the log past retention. A
+    failure here is logged and never stops the jobs."""
+    now = time.monotonic()
+    if now >= due["monitor"]:
+        due["monitor"] = now + ws.settings.monitor_interval_seconds
+        try:
+            monitoring.evaluate_scenarios(ws)
+            monitoring.deliver_alerts(ws)
+        except Exception:
+            logger.exception("monitoring evaluation failed")
+    if now >= due["purge"]:
+        due["purge"] = now + PURGE_EVERY_SECONDS
+        try:
+            gone = monitoring.purge_log(ws)
+            if gone:
+                logger.info("purged %d predictions past retention", gone)
+        except Exception:
+            logger.exception("prediction log purge failed")
+
+
 def run_worker(ws: Workspace, *, once: bool = False, stop: threading.Event | None = None) -> int:
     """Take queued jobs one at a time until stopped (or, with once, until the queue is empty).
 
@@ -55,12 +81,14 @@ def run_worker(ws: Workspace, *, once: bool = False, stop: threading.Event | Non
     name = f"{socket.gethostname()}:{os.getpid()}"
     stop = stop or threading.Event()
     ran = 0
+    due = {"monitor": 0.0, "purge": 0.0}  # monotonic times of the next evaluation and purge
     logger.info("worker %s started: polling every %gs", name, ws.settings.worker_poll_seconds)
     while not stop.is_set():
         try:  # quota and budget alerts: signed webhooks, retried with backoff
             deliver_alerts(ws.store, settings=ws.settings)
         except Exception:  # a webhook problem must never stop the jobs
             logger.exception("alert delivery failed")
+        monitor_turn(ws, due)
         try:  # trials that have run out become paying (active) tenants
             for tenant in ws.store.billing.end_trials():
                 logger.info("trial ended: tenant %s is now active", tenant)

@@ -38,6 +38,7 @@ from modelmint.serve.explain import ExplainQueue
 from modelmint.serve.gateway import Gateway
 from modelmint.serve.metrics import Metrics
 from modelmint.serve.middleware import RequestIdAndBodyLimit
+from modelmint.serve.monitoring import monitoring_router
 from modelmint.serve.pool import ModelPool
 from modelmint.serve.schemas import (
     Accepted,
@@ -336,6 +337,7 @@ def create_app(
         return await run_in_threadpool(run)
 
     app.include_router(admin_router(store, settings))
+    app.include_router(monitoring_router(store, settings))
 
     @app.get(
         "/v1/admin/jobs/{job_id}",

@@ -24,6 +24,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import random
 import re
 import time
 import unicodedata
@@ -147,6 +148,14 @@ def prediction_out(
     return out
 
 
+def log_payload(model: Any, value: Any, drift: bytes | None, rate: float) -> dict[str, Any]:
+    """What the prediction log keeps of an input: its redacted text and its drift payload, for
+    a `rate` share of predictions (the rest keep an empty text and no payload)."""
+    if rate < 1.0 and random.random() >= rate:
+        return {"input_text": "", "drift": None}
+    return {"input_text": redact(model.log_text(value))[0], "drift": drift}
+
+
 def replay(stored: dict[str, Any], idem: tuple[str, str]) -> JSONResponse:
     """The first answer to a retried Idempotency-Key, or 409 for a different request."""
     if stored["request_hash"] != idem[1]:
@@ -194,6 +203,7 @@ class Ran:
     predictions: list[Prediction]
     explanations: list[list[dict[str, Any]]] | None
     truncated: list[bool]
+    drift: list[bytes | None]
 
 
 class Gateway:
@@ -350,12 +360,16 @@ class Gateway:
         timeout = self.settings.request_timeout_seconds
         explanations = None
         truncated = [False] * call.n
+        drift: list[bytes | None] = [None] * call.n
         try:
             if call.body.explain:  # occlusion: a batch of variants per input, its own queue
                 preds, explanations = await self.explainer.run(model, inputs, timeout)
             else:
-                preds, truncated = await asyncio.wait_for(
-                    serving.predict(inputs, call.request_id), timeout
+                answered = await asyncio.wait_for(serving.predict(inputs, call.request_id), timeout)
+                preds, truncated, drift = (
+                    answered.predictions,
+                    answered.truncated,
+                    answered.drift,
                 )
         except TimeoutError:
             raise TimedOut(
@@ -367,22 +381,24 @@ class Gateway:
                 f"the model failed on the batch this request was in ({exc.batch_id}); nothing "
                 f"was metered. The server log explains it under request id {call.request_id}"
             ) from exc
-        return Ran(serving, inputs, preds, explanations, truncated)
+        return Ran(serving, inputs, preds, explanations, truncated, drift)
 
     def build(self, call: Call, ran: Ran) -> tuple[tuple[dict[str, Any], ...], dict[str, Any]]:
         """The prediction-log rows (redacted: never raw personal data) and the answer."""
         latency_ms = (time.perf_counter() - call.started) * 1000
         model = ran.serving.model
+        rate = self.settings.log_sample_rate
         rows = tuple(
             {
                 "id": new_id(),
                 "model_version": ran.serving.version,
-                "input_text": redact(model.log_text(x))[0],
+                **log_payload(model, x, d, rate),
                 "label": p.label[:200],
                 "score": p.score,
                 "latency_ms": latency_ms,
+                "arm": None,
             }
-            for x, p in zip(ran.inputs, ran.predictions, strict=True)
+            for x, p, d in zip(ran.inputs, ran.predictions, ran.drift, strict=True)
         )
         response = {
             "predictions": [

@@ -34,6 +34,7 @@ from modelmint import registry
 from modelmint.errors import ModelMintError, NotFound, ServiceUnavailable
 from modelmint.modeling import Model
 from modelmint.modeling.text import TextHeadModel
+from modelmint.monitor import Reference
 from modelmint.serve.batcher import MicroBatcher, by_length
 from modelmint.serve.metrics import Metrics
 from modelmint.settings import Settings
@@ -49,11 +50,22 @@ TEXT_TASKS = ("text-classification", "multi-label", "text-regression", "faq")
 
 
 @dataclass(frozen=True)
+class Ran:
+    """What the model answered for a list of inputs: predictions, per-input truncation flags,
+    and what monitoring keeps per input (None where the version has no reference profile)."""
+
+    predictions: list[Prediction]
+    truncated: list[bool]
+    drift: list[bytes | None]
+
+
+@dataclass(frozen=True)
 class Serving:
     scenario: str
     version: int
     model: Model
     batcher: MicroBatcher
+    reference: Reference | None = None
 
     @property
     def ref(self) -> str:
@@ -63,19 +75,26 @@ class Serving:
     def shared(self) -> bool:
         return isinstance(self.model, TextHeadModel)
 
-    async def predict(self, inputs: list[Any], request_id: str) -> tuple[list[Prediction], list]:
-        """Predictions and per-input truncation flags, through the micro-batcher."""
+    async def predict(self, inputs: list[Any], request_id: str) -> Ran:
+        """Predictions, truncation flags and drift payloads, through the micro-batcher."""
         rows = await self.batcher.submit(inputs, request_id)
         outs = [r[0] for r in rows]
         truncated = [r[1] for r in rows]
+        drift: list[bytes | None] = [None] * len(inputs)
+        ref = self.reference
         if self.shared:
             head: TextHeadModel = self.model  # type: ignore[assignment]
-            outputs: Any = head.from_embeddings(np.stack(outs))
+            embeddings = np.stack(outs)
+            outputs: Any = head.from_embeddings(embeddings)
+            if ref is not None and ref.payload == "embedding":
+                drift = list(ref.encode_embeddings(embeddings))
         elif outs and isinstance(outs[0], np.ndarray | np.floating | float):
             outputs = np.asarray(outs)
         else:
             outputs = outs
-        return self.model.to_predictions(outputs, inputs), truncated
+        if ref is not None and ref.payload == "tabular":
+            drift = list(ref.encode_rows(inputs))
+        return Ran(self.model.to_predictions(outputs, inputs), truncated, drift)
 
 
 WARM_UP_FILE = "warm_up.json"
@@ -174,7 +193,13 @@ class ModelPool:
 
     def prepare(self, scenario: str, version: int) -> Serving:
         model = self.get(scenario, version)
-        return Serving(scenario, version, model, self._batcher_for(scenario, version, model))
+        return Serving(
+            scenario,
+            version,
+            model,
+            self._batcher_for(scenario, version, model),
+            Reference.load(model.path),
+        )
 
     def refresh(self) -> None:
         """Follow the production aliases: warm each moved version, then switch to it."""

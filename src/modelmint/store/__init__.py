@@ -15,6 +15,7 @@ from modelmint.store.repos import (
     JobRepo,
     LimitRepo,
     ModelRepo,
+    MonitorRepo,
 )
 
 
@@ -29,6 +30,7 @@ class Store:
         self.limits = LimitRepo(self.db)
         self.invoices = InvoiceRepo(self.db)
         self.alerts = AlertRepo(self.db)
+        self.monitoring = MonitorRepo(self.db)
 
     @property
     def dialect(self) -> str:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -178,6 +179,13 @@ predictions = Table(
     Column("score", Float, nullable=False),
     Column("latency_ms", Float, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # what monitoring compares with the version's reference profile (monitor.Reference.encode):
+    # a text head's embedding projected on 32 reference components plus its residual (66
+    # bytes), a tabular row's features as float32; NULL when the payload was not sampled
+    Column("drift", LargeBinary, nullable=True),
+    # which experiment arm answered (production, challenger, shadow); NULL outside experiments
+    Column("arm", String(20), nullable=True),
+    Index("ix_predictions_scenario_created", "scenario", "created_at"),
 )
 
 # One row per billed request; written in the same transaction as its predictions.
@@ -292,6 +300,26 @@ outcomes = Table(
     # A business KPI value (e.g. order value), not a ledger amount: billing never reads it.
     Column("value", Float, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# monitoring alerts: one row per crossing of a signal's threshold, cleared on recovery; the
+# owner's webhook delivery state on the same row
+monitor_alerts = Table(
+    "monitor_alerts",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("scenario", String(100), nullable=False, index=True),
+    Column("model_version", Integer, nullable=False),
+    Column("signal", String(40), nullable=False),
+    Column("state", String(10), nullable=False),  # raised | cleared
+    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("cleared_at", DateTime(timezone=True), nullable=True),
+    Column("details", JSON, nullable=False),
+    # pending | delivered | failed | no_webhook; a clearing is delivered as a second event
+    Column("delivery", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
 )
 
 jobs = Table(

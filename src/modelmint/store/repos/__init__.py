@@ -3,7 +3,8 @@ They take and return plain dicts and values, so no stage ever touches SQLAlchemy
 
 - `datasets` DatasetRepo, `models` ModelRepo (registry), `billing` BillingRepo (plans,
   tenants, keys, metering, usage), `alerts` AlertRepo, `invoices` InvoiceRepo, `limits`
-  LimitRepo (database rate limits), `feedback` FeedbackRepo, `jobs` JobRepo;
+  LimitRepo (database rate limits), `feedback` FeedbackRepo, `jobs` JobRepo,
+  `monitoring` MonitorRepo (prediction-log windows, retention, monitoring alerts);
 - `metering`: the metering transaction's mechanics, and the `MeterRules` it is given;
 - `common`: what they share (rows as dicts, ON CONFLICT inserts, the Idempotency-Key digest)."""
 
@@ -19,6 +20,7 @@ from modelmint.store.repos.jobs import JobRepo
 from modelmint.store.repos.limits import LimitRepo
 from modelmint.store.repos.metering import AlertLevel, MeteredKey, MeterRules, meter_item
 from modelmint.store.repos.models import ModelRepo
+from modelmint.store.repos.monitoring import MonitorRepo
 
 __all__ = [
     "AlertLevel",
@@ -32,6 +34,7 @@ __all__ = [
     "MeterRules",
     "MeteredKey",
     "ModelRepo",
+    "MonitorRepo",
     "idempotency_digest",
     "meter_item",
 ]

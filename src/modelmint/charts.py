@@ -1,0 +1,53 @@
+"""Charts as inline SVG (matplotlib, Agg backend): every HTML report is one self-contained page
+with no external asset. Shared by the evaluation report and the monitoring report."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (no display needed), imported on first use."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def svg(fig: Any) -> str:
+    """The figure as an inline <svg> element (the figure is closed)."""
+    plt = pyplot()
+    buf = io.StringIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="svg")
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg") :]
+
+
+def line_chart(
+    title: str,
+    points: list[tuple[str, float | None]],
+    *,
+    threshold: float | None = None,
+    ylabel: str = "",
+) -> str:
+    """One signal over time: x labels, values (None: a gap), and its alert threshold."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.2, 2.6))
+    xs = list(range(len(points)))
+    ys = [float("nan") if v is None else v for _, v in points]
+    ax.plot(xs, ys, marker="o", color="#2563eb", linewidth=1.5)
+    if threshold is not None:
+        ax.axhline(threshold, color="#b91c1c", linestyle="--", linewidth=1, label="threshold")
+        ax.legend(loc="best", fontsize=7)
+    step = max(1, len(points) // 6)
+    ax.set_xticks(xs[::step], [label for label, _ in points][::step], fontsize=7, rotation=20)
+    ax.set_title(title, fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.grid(alpha=0.3)
+    return svg(fig)
