@@ -55,7 +55,7 @@ def test_retrain_adds_feedback_keeps_test_split_and_gates(ws, trained, review_ro
     assert sum(1 for e in new if e.source == "feedback") == 20
     assert res.production_report.accuracy == trained.report.accuracy
     d = res.decision
-    assert d.promote == (d.candidate > d.production)
+    assert d.promote == (d.candidate > d.production and d.mcnemar_p < 0.05)
     expected = "production" if d.promote else "candidate"
     aliases = {a["alias"]: a["version"] for a in ws.store.models.aliases("reviews")}
     assert aliases[expected] == 2

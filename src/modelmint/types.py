@@ -297,6 +297,8 @@ class MeterItem:
     """(Idempotency-Key, request hash, response JSON) to claim with the call."""
     alert_levels: tuple[tuple[str, int, int, int], ...] = ()
     """(kind, threshold %, level in units, cap) of the alerts this call may cross."""
+    shadow_rows: tuple[dict[str, Any], ...] = ()
+    """A shadow challenger's prediction-log rows: logged with the call, never billed."""
 
     @property
     def units(self) -> int:

@@ -7,6 +7,7 @@ import pytest
 
 from modelmint import monitor
 from modelmint.errors import InvalidInput
+from modelmint.intervals import wilson
 from modelmint.monitor import stats
 from modelmint.monitor.reference import Column, Embedding, Reference, script, unknown_share
 
@@ -79,9 +80,9 @@ def test_auc_threshold_grows_for_small_samples():
 
 
 def test_wilson_interval():
-    low, high = stats.wilson(45, 50)
+    low, high = wilson(45, 50)
     assert 0.78 < low < 0.79 and 0.95 < high < 0.96
-    assert stats.wilson(0, 0) == (0.0, 1.0)
+    assert wilson(0, 0) == (0.0, 1.0)
 
 
 def test_text_signals():

@@ -256,7 +256,7 @@ def test_cli_monitor_json_html_and_alerts(loop, ws, tmp_path, capsys, monkeypatc
         rc = main(["--home", str(ws.settings.home), *args])
         out = capsys.readouterr()
         assert rc == code, out
-        return out.out + out.err
+        return out.out if "--json" in args else out.out + out.err  # logs go to stderr
 
     out = mm("monitor", "reviews", "--window", str(WINDOW), "--json")
     assert json.loads(out)["signals"]["input_drift"]["state"] == "alert"

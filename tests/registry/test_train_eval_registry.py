@@ -136,11 +136,21 @@ def test_metrics_and_gate():
     prod = _report(["pos"] * 10 + ["pos"] * 3 + ["neg"] * 7, truth)
     assert prod.accuracy == 0.85 and prod.confusion == [[7, 3], [0, 10]]
     better = _report(["pos"] * 10 + ["pos"] * 1 + ["neg"] * 9, truth)
+    # better by 2 of 20 with no loss: McNemar p = 0.5, not evidence: it stays a candidate
     d = evaluate.gate(better, prod, truth)
-    assert d.promote and d.delta == pytest.approx(0.1) and d.discordant["candidate_only_right"] == 2
+    assert not d.promote and d.delta == pytest.approx(0.1)
+    assert d.discordant["candidate_only_right"] == 2 and "not significant" in d.reason
+    # non-inferior within 5 points (a policy that judges on the business metric): promoted
+    assert evaluate.gate(better, prod, truth, margin=0.05).promote
+    truth40 = ["pos"] * 20 + ["neg"] * 20
+    weak = _report(["pos"] * 20 + ["pos"] * 12 + ["neg"] * 8, truth40)
+    strong = _report(["pos"] * 20 + ["pos"] * 2 + ["neg"] * 18, truth40)
+    d = evaluate.gate(strong, weak, truth40)
+    assert d.promote and d.mcnemar_p < 0.05 and d.discordant["candidate_only_right"] == 10
+    assert not evaluate.gate(weak, strong, truth40, margin=0.05).promote
     same = evaluate.gate(prod, prod, truth)
     assert not same.promote and same.mcnemar_p == 1.0
-    assert not evaluate.gate(better, prod, truth, min_improvement=0.2).promote
+    assert not evaluate.gate(strong, weak, truth40, min_improvement=0.3).promote
     first = evaluate.gate(prod, None, truth)
     assert first.promote and first.production is None
     assert isinstance(prod, EvalReport)

@@ -12,6 +12,7 @@ from modelmint import __version__
 from modelmint.cli import billing as billing_cmds
 from modelmint.cli import data as data_cmds
 from modelmint.cli import demo as demo_cmds
+from modelmint.cli import experiments as experiment_cmds
 from modelmint.cli import invoices as invoice_cmds
 from modelmint.cli import models as model_cmds
 from modelmint.cli import monitor as monitor_cmds
@@ -64,6 +65,7 @@ app.add_typer(billing_cmds.tenants, name="tenants")
 app.add_typer(billing_cmds.keys, name="keys")
 app.add_typer(invoice_cmds.app, name="invoices")
 app.add_typer(billing_cmds.alerts, name="alerts")
+app.add_typer(experiment_cmds.app, name="experiments")
 app.command("usage")(billing_cmds.usage)
 app.command("train")(train_cmds.train)
 app.command("eval")(train_cmds.eval_cmd)

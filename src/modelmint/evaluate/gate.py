@@ -1,5 +1,9 @@
 """The promotion gate: a candidate replaces production only when it is better on the same
-frozen test split. The decision carries its evidence."""
+frozen test split by a paired test at level ``ALPHA`` (exact McNemar on right/wrong, Wilcoxon
+signed-rank on per-example losses otherwise), or, when a policy puts the business metric first,
+non-inferior within a margin (the one-sided 95% lower bound of the paired difference above
+-margin). The decision carries its evidence. Experiments add the business half of the gate
+(``pipeline.experimenting``)."""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from modelmint.types import EvalReport
+
+ALPHA = 0.05  # level of the paired test a candidate must pass
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ def gate(
     *,
     metric: str | None = None,
     min_improvement: float = 0.0,
+    margin: float | None = None,
 ) -> GateDecision:
     """Promote iff the candidate beats production on the primary metric by more than
     `min_improvement` (accuracy for classification, MAE for regression - lower is better -,
@@ -92,17 +99,46 @@ def gate(
         test = "Wilcoxon"
     else:
         p, test = 1.0, "no paired test"
-    promote = gain > min_improvement
-    evidence = "significant" if p < 0.05 else "not significant"
+    evidence = "significant" if p < ALPHA else "not significant"
     direction = "" if better else " (lower is better)"
+    head = f"{metric}{direction} {cand:.4f} vs production {prod:.4f}"
+    if margin is not None:  # non-inferiority: the business metric decides, quality may not drop
+        low = paired_lower_bound(candidate.losses, production.losses, better)
+        promote = low is not None and low > -margin
+        reason = (
+            f"{head}: one-sided 95% lower bound of the difference "
+            f"{'n/a' if low is None else f'{low:+.4f}'} vs margin -{margin} "
+            f"({'non-inferior' if promote else 'not shown non-inferior: stays a candidate'})"
+        )
+        return GateDecision(promote, reason, metric, cand, prod, delta, p, discordant)
+    promote = gain > min_improvement and p < ALPHA
     if promote:
         reason = (
-            f"{metric}{direction} {cand:.4f} vs production {prod:.4f} (improves by {gain:.4f} > "
-            f"{min_improvement}); {test} p={p:.3g} ({evidence} at 0.05)"
+            f"{head} (improves by {gain:.4f} > {min_improvement}); {test} p={p:.3g} "
+            f"({evidence} at {ALPHA})"
         )
     else:
+        why = (
+            f"needs > +{min_improvement}"
+            if gain <= min_improvement
+            else f"not significant: {test} p={p:.3g} >= {ALPHA}"
+        )
         reason = (
-            f"{metric}{direction} {cand:.4f} vs production {prod:.4f} (improves by {gain:+.4f}, "
-            f"needs > +{min_improvement}); stays a candidate. {test} p={p:.3g} ({evidence} at 0.05)"
+            f"{head} (improves by {gain:+.4f}; {why}); stays a candidate. {test} p={p:.3g} "
+            f"({evidence} at {ALPHA})"
         )
     return GateDecision(promote, reason, metric, cand, prod, delta, p, discordant)
+
+
+def paired_lower_bound(cand_losses: Any, prod_losses: Any, higher_is_better: bool) -> float | None:
+    """One-sided 95% lower bound of the candidate's gain per example (production loss minus
+    candidate loss, paired; for a 0/1 loss this is the accuracy difference)."""
+    import math
+
+    if not cand_losses or not prod_losses:
+        return None
+    d = [b - a for a, b in zip(cand_losses, prod_losses, strict=True)]
+    n = len(d)
+    mean = sum(d) / n
+    var = sum((x - mean) ** 2 for x in d) / max(n - 1, 1)
+    return mean - 1.645 * math.sqrt(var / n)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from modelmint.intervals import wilson
 from modelmint.monitor import stats
 from modelmint.monitor.reference import Reference, text_signals
 
@@ -211,7 +212,7 @@ def quality(
     truth = [t for t, _ in pairs]
     predicted = [p for _, p in pairs]
     right = sum(t == p for t, p in pairs)
-    low, high = stats.wilson(right, len(pairs))
+    low, high = wilson(right, len(pairs))
     out.update(
         accuracy=round(right / len(pairs), 6),
         interval=[round(low, 6), round(high, 6)],
@@ -243,7 +244,7 @@ def business(w: Window, labels: Labels) -> dict[str, Any]:
         for version in sorted(calls):
             n = calls[version]
             k = len(hit[event].get(version, ()))
-            low, high = stats.wilson(k, n)
+            low, high = wilson(k, n)
             per[str(version)] = {
                 "calls": n,
                 "with_event": k,

@@ -16,7 +16,7 @@ held-out halves, 2-fold) tells reference rows from current ones; drift when its 
 0.55 and chance (the AUC's 99th percentile under no drift for one half's sample sizes); the
 share of components whose KS test has p < 0.01 is reported beside it.
 
-Intervals: Wilson's score interval for proportions (accuracy, outcome rates).
+Intervals: Wilson's score interval for proportions (`modelmint.intervals`).
 """
 
 from __future__ import annotations
@@ -166,17 +166,6 @@ def embedding_test(
     test = Test("domain-classifier-auc", auc, threshold, auc > threshold, len(ref), len(cur))
     p = np.array([stats.ks_2samp(ref[:, j], cur[:, j]).pvalue for j in range(ref.shape[1])])
     return test, float((p < 0.01).mean())
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson's 95% score interval for a proportion."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def mean_interval(values: Sequence[float], z: float = 1.96) -> tuple[float, float, float]:

@@ -8,6 +8,8 @@
 - ``monitoring``: a version's reference profile at training (:func:`profile_into`), a
   window of traffic against it (:func:`monitor_report`), the worker's evaluation of every
   scenario with alerts (:func:`evaluate_scenarios`), their delivery, and log retention;
+- ``experimenting``: stopping an experiment, with the promotion gate on quality and on the
+  business metric (:func:`stop_experiment`);
 - ``export``: ONNX export as the next version, with what changed (:func:`export_model`);
 - ``retraining``: the closed loop, curate feedback -> snapshot -> train -> evaluate ->
   register -> gate -> promote (:func:`retrain`);
@@ -27,6 +29,7 @@ from modelmint.pipeline.evaluation import (
     load_model,
     report_dict,
 )
+from modelmint.pipeline.experimenting import experiment_gate, stop_experiment
 from modelmint.pipeline.export import export_model, hf_path_of
 from modelmint.pipeline.monitoring import (
     deliver_alerts,
@@ -53,6 +56,7 @@ __all__ = [
     "evaluate_full",
     "evaluate_ref",
     "evaluate_scenarios",
+    "experiment_gate",
     "export_model",
     "hf_path_of",
     "load_model",
@@ -64,5 +68,6 @@ __all__ = [
     "retrain_preflight",
     "run_job",
     "run_worker",
+    "stop_experiment",
     "train_and_register",
 ]

@@ -9,17 +9,20 @@ import os
 import socket
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
+from modelmint import experiments
 from modelmint.billing.alerts import deliver_due as deliver_alerts
 from modelmint.errors import InvalidInput, ModelMintError
 from modelmint.pipeline import monitoring
+from modelmint.pipeline.experimenting import stop_experiment
 from modelmint.pipeline.retraining import retrain
 from modelmint.pipeline.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
-JOB_KINDS = ("retrain",)
+JOB_KINDS = ("retrain", "experiment-stop")
 
 
 def run_job(ws: Workspace, job: dict[str, Any]) -> dict[str, Any]:
@@ -46,6 +49,15 @@ def run_job(ws: Workspace, job: dict[str, Any]) -> dict[str, Any]:
             progress=progress,
         )
         return res.to_dict()
+    if job["kind"] == "experiment-stop":  # the admin API's stop with --promote: the gate
+        margin = params.get("margin")
+        return stop_experiment(
+            ws,
+            str(params.get("scenario")),
+            promote=True,
+            margin=None if margin is None else float(margin),
+            progress=progress,
+        )
     raise InvalidInput(f"unknown job kind '{job['kind']}'; known: {', '.join(JOB_KINDS)}")
 
 
@@ -54,7 +66,7 @@ PURGE_EVERY_SECONDS = 3600.0
 
 def monitor_turn(ws: Workspace, due: dict[str, float]) -> None:
     """Every ``monitor_interval_seconds``: evaluate every scenario's signals (alerts raised and
-    cleared) and deliver due monitoring alerts; every hour: purge the log past retention. A
+    cleared), deliver due monitoring alerts and recompute bandits' shares; every hour: purge the log past retention. A
     failure here is logged and never stops the jobs."""
     now = time.monotonic()
     if now >= due["monitor"]:
@@ -64,6 +76,10 @@ def monitor_turn(ws: Workspace, due: dict[str, float]) -> None:
             monitoring.deliver_alerts(ws)
         except Exception:
             logger.exception("monitoring evaluation failed")
+        try:  # bandits' shares from their outcomes, within a minute of new ones
+            experiments.update_bandits(ws.store, datetime.now(UTC))
+        except Exception:
+            logger.exception("bandit update failed")
     if now >= due["purge"]:
         due["purge"] = now + PURGE_EVERY_SECONDS
         try:

@@ -34,6 +34,7 @@ from modelmint.modeling.encoders import use_runtime
 from modelmint.serve import errors as error_handlers
 from modelmint.serve.admin import admin_router, require_admin
 from modelmint.serve.errors import ADMIN_ERRORS, error_responses
+from modelmint.serve.experiments import experiments_router
 from modelmint.serve.explain import ExplainQueue
 from modelmint.serve.gateway import Gateway
 from modelmint.serve.metrics import Metrics
@@ -338,6 +339,7 @@ def create_app(
 
     app.include_router(admin_router(store, settings))
     app.include_router(monitoring_router(store, settings))
+    app.include_router(experiments_router(store, pool))
 
     @app.get(
         "/v1/admin/jobs/{job_id}",

@@ -35,7 +35,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from modelmint import billing
+from modelmint import billing, experiments
 from modelmint.billing import alerts
 from modelmint.billing.limits import Lease, Limits
 from modelmint.billing.metering import GroupCommit
@@ -53,7 +53,7 @@ from modelmint.modeling import REGRESSION
 from modelmint.serve.batcher import BatchFailed
 from modelmint.serve.explain import ExplainQueue
 from modelmint.serve.metrics import Metrics
-from modelmint.serve.pool import ModelPool, Serving
+from modelmint.serve.pool import Answered, ModelPool, Serving
 from modelmint.serve.schemas import PredictRequest
 from modelmint.settings import Settings
 from modelmint.store import Store, new_id
@@ -179,6 +179,8 @@ class Call:
     idempotency: tuple[str, str] | None = None
     """(Idempotency-Key, hash of scenario + body) when the header was sent."""
     period: str = ""
+    shadow_rows: tuple[dict[str, Any], ...] = ()
+    """A shadow challenger's log rows (build fills them; metered with the call, never billed)."""
 
     @property
     def n(self) -> int:
@@ -204,6 +206,10 @@ class Ran:
     explanations: list[list[dict[str, Any]]] | None
     truncated: list[bool]
     drift: list[bytes | None]
+    arm: str | None = None
+    """production or challenger during an experiment (the log's arm), else None."""
+    shadow: tuple[Serving, Answered] | None = None
+    """A shadow challenger's answers to the same inputs: logged, never returned or billed."""
 
 
 class Gateway:
@@ -353,19 +359,61 @@ class Gateway:
                 f"{', '.join(usable) or '(none yet)'}"
             ) from None
 
+    def arm(self, call: Call, serving: Serving) -> tuple[Serving, str | None, Serving | None]:
+        """(the version that answers, its arm, a shadow challenger or None) for the scenario's
+        running experiment, if any. Assignment is a hash of the experiment and the subject
+        (sticky, the same in every process); explanations always come from production."""
+        exp = self.pool.experiment(call.scenario)
+        if exp is None or exp["production_version"] != serving.version or call.body.explain:
+            return serving, None, None
+        try:
+            challenger = self.pool.version(call.scenario, exp["challenger_version"])
+        except ModelMintError:  # cannot load: production answers alone, as outside experiments
+            return serving, None, None
+        if exp["mode"] == "shadow":
+            scored = experiments.unit(exp["id"], call.request_id) < exp["share"]
+            return serving, "production", challenger if scored else None
+        subject = call.body.subject or call.caller.key_id
+        if experiments.challenger_answers(exp["id"], subject, exp["share"]):
+            return challenger, "challenger", None
+        return serving, "production", None
+
+    async def shadow_run(
+        self, shadow: Serving, inputs: list[Any], request_id: str
+    ) -> Answered | None:
+        """The shadow challenger's answers; a failure there never fails the call."""
+        try:
+            return await shadow.predict(inputs, request_id)
+        except Exception as exc:
+            logger.warning("shadow %s failed on %s: %s", shadow.ref, request_id, exc)
+            return None
+
     async def run(self, call: Call) -> Ran:
-        serving = await self.serving(call)
+        serving, arm, shadow = self.arm(call, await self.serving(call))
         model = serving.model
         inputs = [model.parse_input(item, i) for i, item in enumerate(call.body.inputs)]
         timeout = self.settings.request_timeout_seconds
         explanations = None
         truncated = [False] * call.n
         drift: list[bytes | None] = [None] * call.n
+        shadowed = None
         try:
             if call.body.explain:  # occlusion: a batch of variants per input, its own queue
                 preds, explanations = await self.explainer.run(model, inputs, timeout)
             else:
-                answered = await asyncio.wait_for(serving.predict(inputs, call.request_id), timeout)
+                if shadow is None:
+                    answered = await asyncio.wait_for(
+                        serving.predict(inputs, call.request_id), timeout
+                    )
+                else:  # both in flight at once: they share the micro-batches
+                    answered, shadow_answered = await asyncio.wait_for(
+                        asyncio.gather(
+                            serving.predict(inputs, call.request_id),
+                            self.shadow_run(shadow, inputs, call.request_id),
+                        ),
+                        timeout,
+                    )
+                    shadowed = (shadow, shadow_answered) if shadow_answered else None
                 preds, truncated, drift = (
                     answered.predictions,
                     answered.truncated,
@@ -381,7 +429,7 @@ class Gateway:
                 f"the model failed on the batch this request was in ({exc.batch_id}); nothing "
                 f"was metered. The server log explains it under request id {call.request_id}"
             ) from exc
-        return Ran(serving, inputs, preds, explanations, truncated, drift)
+        return Ran(serving, inputs, preds, explanations, truncated, drift, arm, shadowed)
 
     def build(self, call: Call, ran: Ran) -> tuple[tuple[dict[str, Any], ...], dict[str, Any]]:
         """The prediction-log rows (redacted: never raw personal data) and the answer."""
@@ -396,10 +444,12 @@ class Gateway:
                 "label": p.label[:200],
                 "score": p.score,
                 "latency_ms": latency_ms,
-                "arm": None,
+                "arm": ran.arm,
+                "paired_id": None,
             }
             for x, p, d in zip(ran.inputs, ran.predictions, ran.drift, strict=True)
         )
+        call.shadow_rows = self.shadow_rows(ran, rows)
         response = {
             "predictions": [
                 prediction_out(
@@ -415,6 +465,28 @@ class Gateway:
         }
         return rows, response
 
+    def shadow_rows(self, ran: Ran, rows: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+        """The shadow challenger's log rows, each paired with its production twin."""
+        if ran.shadow is None:
+            return ()
+        shadow, answered = ran.shadow
+        rate = self.settings.log_sample_rate
+        return tuple(
+            {
+                "id": new_id(),
+                "model_version": shadow.version,
+                **log_payload(shadow.model, x, d, rate),
+                "label": p.label[:200],
+                "score": p.score,
+                "latency_ms": twin["latency_ms"],
+                "arm": "shadow",
+                "paired_id": twin["id"],
+            }
+            for x, p, d, twin in zip(
+                ran.inputs, answered.predictions, answered.drift, rows, strict=True
+            )
+        )
+
     def meter_item(
         self, call: Call, rows: tuple[dict[str, Any], ...], response: dict[str, Any]
     ) -> MeterItem:
@@ -429,6 +501,7 @@ class Gateway:
             period=call.period,
             quota=who.unit_cap,
             prediction_rows=rows,
+            shadow_rows=call.shadow_rows,
             unit_type=call.unit_type,
             live=who.live,
             idempotency=(*idem, json.dumps(response)) if idem else None,

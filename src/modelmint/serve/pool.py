@@ -50,7 +50,7 @@ TEXT_TASKS = ("text-classification", "multi-label", "text-regression", "faq")
 
 
 @dataclass(frozen=True)
-class Ran:
+class Answered:
     """What the model answered for a list of inputs: predictions, per-input truncation flags,
     and what monitoring keeps per input (None where the version has no reference profile)."""
 
@@ -75,7 +75,7 @@ class Serving:
     def shared(self) -> bool:
         return isinstance(self.model, TextHeadModel)
 
-    async def predict(self, inputs: list[Any], request_id: str) -> Ran:
+    async def predict(self, inputs: list[Any], request_id: str) -> Answered:
         """Predictions, truncation flags and drift payloads, through the micro-batcher."""
         rows = await self.batcher.submit(inputs, request_id)
         outs = [r[0] for r in rows]
@@ -94,7 +94,7 @@ class Serving:
             outputs = outs
         if ref is not None and ref.payload == "tabular":
             drift = list(ref.encode_rows(inputs))
-        return Ran(self.model.to_predictions(outputs, inputs), truncated, drift)
+        return Answered(self.model.to_predictions(outputs, inputs), truncated, drift)
 
 
 WARM_UP_FILE = "warm_up.json"
@@ -137,6 +137,8 @@ class ModelPool:
         self._lock = threading.Lock()
         self._load_locks: dict[tuple[str, int], threading.Lock] = {}
         self._switch_lock = threading.Lock()
+        self._experiments: dict[str, dict[str, Any]] = {}  # running, by scenario
+        self._versions: dict[tuple[str, int], Serving] = {}  # challengers, ready to answer
         self.load_seconds: dict[str, float] = {}
         self.failures: dict[str, str] = {}
         self._failed_at: dict[str, float] = {}
@@ -201,8 +203,38 @@ class ModelPool:
             Reference.load(model.path),
         )
 
+    # --- experiments ----------------------------------------------------------------------
+    def experiment(self, scenario: str) -> dict[str, Any] | None:
+        """The scenario's running experiment as this process last read it (no I/O)."""
+        return self._experiments.get(scenario)
+
+    def refresh_experiments(self) -> None:
+        """Read the running experiments (and bandit shares); warm each challenger first."""
+        try:
+            running = {e["scenario"]: e for e in self.store.experiments.running()}
+        except Exception as exc:  # database down: keep what is known
+            logger.warning("cannot read experiments: %s", exc)
+            return
+        for scenario, exp in list(running.items()):
+            try:
+                self.version(scenario, exp["challenger_version"])
+            except ModelMintError as exc:  # production keeps answering alone
+                logger.error("challenger of %s cannot serve (%s)", scenario, exc.message)
+                running.pop(scenario)
+        self._experiments = running
+
+    def version(self, scenario: str, version: int) -> Serving:
+        """A version other than production, loaded and warmed once (experiments)."""
+        key = (scenario, version)
+        serving = self._versions.get(key)
+        if serving is None or serving.model is not self._loaded.get(key, (None,))[0]:
+            serving = self.prepare(scenario, version)
+            self._versions[key] = serving
+        return serving
+
     def refresh(self) -> None:
         """Follow the production aliases: warm each moved version, then switch to it."""
+        self.refresh_experiments()
         try:
             aliases = [a for a in self.store.models.aliases() if a["alias"] == "production"]
         except Exception as exc:  # database down: keep serving what is loaded
@@ -361,6 +393,7 @@ class ModelPool:
                 time.perf_counter() - t0,
             )
         record_warm_up(self.settings.cache_dir, time.perf_counter() - began, len(scenarios))
+        self.refresh_experiments()
         return state
 
     def _bytes(self) -> int:

@@ -20,6 +20,14 @@ class PredictRequest(BaseModel):
         description="Also return the input tokens or features behind each prediction "
         "(metered as `explain` units instead of `predict`).",
     )
+    subject: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Your end user's or session's id (opaque, 1 to 200 characters): during a "
+        "split or bandit experiment the same subject always gets the same version. Without it "
+        "the API key is the subject. Not stored.",
+    )
 
 
 class Contribution(BaseModel):

@@ -10,6 +10,7 @@ from modelmint.store.repos import (
     AlertRepo,
     BillingRepo,
     DatasetRepo,
+    ExperimentRepo,
     FeedbackRepo,
     InvoiceRepo,
     JobRepo,
@@ -31,6 +32,7 @@ class Store:
         self.invoices = InvoiceRepo(self.db)
         self.alerts = AlertRepo(self.db)
         self.monitoring = MonitorRepo(self.db)
+        self.experiments = ExperimentRepo(self.db)
 
     @property
     def dialect(self) -> str:

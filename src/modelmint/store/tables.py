@@ -19,6 +19,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
+    text,
     true,
 )
 
@@ -185,6 +187,8 @@ predictions = Table(
     Column("drift", LargeBinary, nullable=True),
     # which experiment arm answered (production, challenger, shadow); NULL outside experiments
     Column("arm", String(20), nullable=True),
+    # a shadow prediction's production twin (the same input, answered and billed)
+    Column("paired_id", String(26), nullable=True),
     Index("ix_predictions_scenario_created", "scenario", "created_at"),
 )
 
@@ -320,6 +324,33 @@ monitor_alerts = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", DateTime(timezone=True), nullable=True),
     Column("last_error", Text, nullable=True),
+)
+
+# experiments between production and a challenger: at most one running per scenario
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("scenario", String(100), nullable=False, index=True),
+    Column("production_version", Integer, nullable=False),
+    Column("challenger_version", Integer, nullable=False),
+    Column("mode", String(10), nullable=False),  # shadow | split | bandit
+    # challenger's share: of traffic (split; bandit: its current weight), of calls scored (shadow)
+    Column("share", Float, nullable=False),
+    Column("metric", String(100), nullable=True),  # the outcome event judged on
+    Column("on_value", Boolean, nullable=False, server_default=false()),
+    Column("status", String(10), nullable=False),  # running | stopped
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("stopped_at", DateTime(timezone=True), nullable=True),
+    Column("share_at", DateTime(timezone=True), nullable=True),
+    Column("decision", JSON, nullable=True),
+    Index(
+        "uq_experiments_running",
+        "scenario",
+        unique=True,
+        sqlite_where=text("status = 'running'"),
+        postgresql_where=text("status = 'running'"),
+    ),
 )
 
 jobs = Table(

@@ -4,7 +4,7 @@ They take and return plain dicts and values, so no stage ever touches SQLAlchemy
 - `datasets` DatasetRepo, `models` ModelRepo (registry), `billing` BillingRepo (plans,
   tenants, keys, metering, usage), `alerts` AlertRepo, `invoices` InvoiceRepo, `limits`
   LimitRepo (database rate limits), `feedback` FeedbackRepo, `jobs` JobRepo,
-  `monitoring` MonitorRepo (prediction-log windows, retention, monitoring alerts);
+  `experiments` ExperimentRepo (experiments and their per-arm totals), `monitoring` MonitorRepo (prediction-log windows, retention, monitoring alerts);
 - `metering`: the metering transaction's mechanics, and the `MeterRules` it is given;
 - `common`: what they share (rows as dicts, ON CONFLICT inserts, the Idempotency-Key digest)."""
 
@@ -14,6 +14,7 @@ from modelmint.store.repos.alerts import AlertRepo
 from modelmint.store.repos.billing import BillingRepo
 from modelmint.store.repos.common import idempotency_digest
 from modelmint.store.repos.datasets import DatasetRepo
+from modelmint.store.repos.experiments import ExperimentRepo
 from modelmint.store.repos.feedback import FeedbackRepo
 from modelmint.store.repos.invoices import InvoiceRepo
 from modelmint.store.repos.jobs import JobRepo
@@ -27,6 +28,7 @@ __all__ = [
     "AlertRepo",
     "BillingRepo",
     "DatasetRepo",
+    "ExperimentRepo",
     "FeedbackRepo",
     "InvoiceRepo",
     "JobRepo",

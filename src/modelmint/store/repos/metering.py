@@ -223,7 +223,7 @@ class MeteringTransaction:
                 **row,
             )
             for i in items
-            for row in i.prediction_rows
+            for row in (*i.prediction_rows, *i.shadow_rows)
         ]
         if rows:
             c.execute(self.insert_predictions, rows)
