@@ -60,7 +60,8 @@ def judge(ka, kb, n):
     """Per experiment and day: always-valid interval excludes 0 (above, below), and the fixed
     z-test's p < 0.05, with the same formulas as `stats.compare_rates`."""
     pa, pb = ka / n, kb / n
-    var = pa * (1 - pa) / n + pb * (1 - pb) / n
+    qa, qb = (ka + 1) / (n + 2), (kb + 1) / (n + 2)  # Agresti-Caffo, as compare_rates
+    var = qa * (1 - qa) / (n + 2) + qb * (1 - qb) / (n + 2)
     diff = pb - pa
     half = np.vectorize(lambda v: stats.always_valid_half_width(v, stats.TAU2_RATE))(var)
     with np.errstate(divide="ignore", invalid="ignore"):

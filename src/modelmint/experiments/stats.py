@@ -64,7 +64,10 @@ def compare_rates(a: Arm, b: Arm, seed: int = 0) -> dict[str, Any]:
     if a.calls == 0 or b.calls == 0:
         return {**out, "difference": None}
     pa, pb = a.successes / a.calls, b.successes / b.calls
-    variance = pa * (1 - pa) / a.calls + pb * (1 - pb) / b.calls
+    # the variance from Agresti-Caffo adjusted rates (one success and one failure added to
+    # each arm): with a rate of 0 or 1 the plain estimate is 0 and no interval could be formed
+    qa, qb = (a.successes + 1) / (a.calls + 2), (b.successes + 1) / (b.calls + 2)
+    variance = qa * (1 - qa) / (a.calls + 2) + qb * (1 - qb) / (b.calls + 2)
     diff = pb - pa
     fixed_half = 1.96 * math.sqrt(variance)
     seq_half = always_valid_half_width(variance, TAU2_RATE)

@@ -47,7 +47,7 @@ class RetrainResult:
     @property
     def promoted(self) -> bool:
         """Whether the candidate passed the gate and is production now."""
-        return self.decision.promote
+        return self.production_after == self.candidate.version
 
 
 def retrain(
@@ -56,6 +56,7 @@ def retrain(
     *,
     min_improvement: float = 0.0,
     progress: Progress | None = None,
+    promote: bool = True,
 ) -> RetrainResult:
     """Feedback becomes training data; a new version is trained and promoted only if the gate
     passes on the same frozen test split as production.
@@ -103,15 +104,18 @@ def retrain(
     prod_report = evaluate.evaluate_model(prod_model, examples, split="test", cache=ws.cache)
     y_true = [e.label for e in examples if e.split == "test"]
     decision = evaluate.gate(outcome.report, prod_report, y_true, min_improvement=min_improvement)
-    # a candidate that fails the gate is still registered, under the `candidate` alias
+    # a candidate that fails the gate is still registered, under the `candidate` alias; so is
+    # one that passes when a policy sends it into an experiment first (promote=False)
+    promoted = decision.promote and promote
     registry.promote(
         ws.store,
         outcome.model.ref,
-        alias="production" if decision.promote else "candidate",
-        reason=f"retrain gate: {decision.reason}",
-        expect_current=prod_ref.version if decision.promote else "any",
+        alias="production" if promoted else "candidate",
+        reason=f"retrain gate: {decision.reason}"
+        + ("" if promoted or not decision.promote else " (held for an experiment)"),
+        expect_current=prod_ref.version if promoted else "any",
     )
-    after = outcome.model.version if decision.promote else prod_ref.version
+    after = outcome.model.version if promoted else prod_ref.version
     return RetrainResult(
         scenario,
         prod_ref,

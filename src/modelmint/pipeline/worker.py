@@ -17,6 +17,7 @@ from modelmint.billing.alerts import deliver_due as deliver_alerts
 from modelmint.errors import InvalidInput, ModelMintError
 from modelmint.pipeline import monitoring
 from modelmint.pipeline.experimenting import stop_experiment
+from modelmint.pipeline.policies import after_retrain, has_challenger, run_policies
 from modelmint.pipeline.retraining import retrain
 from modelmint.pipeline.workspace import Workspace
 
@@ -42,13 +43,20 @@ def run_job(ws: Workspace, job: dict[str, Any]) -> dict[str, Any]:
         scenario = params.get("scenario")
         if not scenario:
             raise InvalidInput("retrain job without a scenario")
+        held = bool(params.get("policy")) and has_challenger(ws, scenario)
         res = retrain(
             ws,
             scenario,
             min_improvement=float(params.get("min_improvement", 0.0)),
             progress=progress,
+            promote=not held,
         )
-        return res.to_dict()
+        out = res.to_dict()
+        if params.get("trigger"):
+            out["trigger"] = params["trigger"]
+        if held:
+            out["experiment"] = after_retrain(ws, scenario, out)
+        return out
     if job["kind"] == "experiment-stop":  # the admin API's stop with --promote: the gate
         margin = params.get("margin")
         return stop_experiment(
@@ -80,6 +88,10 @@ def monitor_turn(ws: Workspace, due: dict[str, float]) -> None:
             experiments.update_bandits(ws.store, datetime.now(UTC))
         except Exception:
             logger.exception("bandit update failed")
+        try:  # retraining policies: triggers, and auto-promote experiments
+            run_policies(ws)
+        except Exception:
+            logger.exception("policy evaluation failed")
     if now >= due["purge"]:
         due["purge"] = now + PURGE_EVERY_SECONDS
         try:

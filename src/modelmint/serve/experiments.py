@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelmint import experiments
+from modelmint.experiments import policy
 from modelmint.serve.admin import require_admin
 from modelmint.serve.errors import ADMIN_ERRORS
 from modelmint.serve.pool import ModelPool
@@ -54,6 +55,20 @@ class StopIn(BaseModel):
         "the challenger may be up to this much worse on the test split, when the business "
         "metric is the point.",
     )
+
+
+class PolicyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    retrain_every: str | None = Field(
+        default=None, max_length=10, description="Retrain this often: 1h to 365d."
+    )
+    retrain_on_drift: bool = False
+    retrain_after_labels: int | None = Field(default=None, ge=1, le=10_000_000)
+    challenger: str | None = Field(
+        default=None, max_length=12, description="shadow, split:PCT (1-99) or bandit."
+    )
+    metric: str | None = Field(default=None, min_length=1, max_length=100)
+    auto_promote: bool = False
 
 
 def experiments_router(store: Store, pool: ModelPool) -> APIRouter:
@@ -108,5 +123,16 @@ def experiments_router(store: Store, pool: ModelPool) -> APIRouter:
             return out
 
         return await run_in_threadpool(run)
+
+    @r.put("/v1/admin/scenarios/{scenario}/policy")
+    async def put_policy(scenario: str, body: PolicyIn) -> dict[str, Any]:
+        """Set (replace) the scenario's retraining policy (the same as `modelmint policy set`)."""
+        spec = policy.PolicySpec(**body.model_dump())
+        return await run_in_threadpool(policy.set_policy, store, scenario, spec, datetime.now(UTC))
+
+    @r.get("/v1/admin/scenarios/{scenario}/policy")
+    async def get_policy(scenario: str) -> dict[str, Any]:
+        """The scenario's retraining policy and its last run."""
+        return await run_in_threadpool(policy.get_policy, store, scenario)
 
     return r

@@ -17,6 +17,7 @@ from modelmint.store.repos import (
     LimitRepo,
     ModelRepo,
     MonitorRepo,
+    PolicyRepo,
 )
 
 
@@ -33,6 +34,7 @@ class Store:
         self.alerts = AlertRepo(self.db)
         self.monitoring = MonitorRepo(self.db)
         self.experiments = ExperimentRepo(self.db)
+        self.policies = PolicyRepo(self.db)
 
     @property
     def dialect(self) -> str:

@@ -353,6 +353,18 @@ experiments = Table(
     ),
 )
 
+# a scenario's retraining policy (experiments.policy.PolicySpec) and when it last ran
+policies = Table(
+    "policies",
+    metadata,
+    Column("scenario", String(100), primary_key=True),
+    Column("spec", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("last_run_at", DateTime(timezone=True), nullable=True),
+    Column("last_trigger", Text, nullable=True),
+    Column("last_job_id", String(26), nullable=True),
+)
+
 jobs = Table(
     "jobs",
     metadata,

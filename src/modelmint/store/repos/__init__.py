@@ -14,7 +14,7 @@ from modelmint.store.repos.alerts import AlertRepo
 from modelmint.store.repos.billing import BillingRepo
 from modelmint.store.repos.common import idempotency_digest
 from modelmint.store.repos.datasets import DatasetRepo
-from modelmint.store.repos.experiments import ExperimentRepo
+from modelmint.store.repos.experiments import ExperimentRepo, PolicyRepo
 from modelmint.store.repos.feedback import FeedbackRepo
 from modelmint.store.repos.invoices import InvoiceRepo
 from modelmint.store.repos.jobs import JobRepo
@@ -37,6 +37,7 @@ __all__ = [
     "MeteredKey",
     "ModelRepo",
     "MonitorRepo",
+    "PolicyRepo",
     "idempotency_digest",
     "meter_item",
 ]

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from modelmint.errors import Conflict
 from modelmint.store import tables as t
 from modelmint.store.db import Database, new_id
-from modelmint.store.repos.common import as_dict, as_dicts
+from modelmint.store.repos.common import as_dict, as_dicts, upsert
 
 ARMS = ("production", "challenger")
 
@@ -186,3 +186,62 @@ class ExperimentRepo:
             "production_right": int(prod_right or 0),
             "challenger_right": int(shadow_right or 0),
         }
+
+
+class PolicyRepo:
+    """Retraining policies, one per scenario, and the record of their runs."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def set(self, scenario: str, spec: dict[str, Any], now: datetime) -> dict[str, Any]:
+        stmt = upsert(self.db.dialect, t.policies).values(
+            scenario=scenario, spec=spec, updated_at=now
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["scenario"], set_={"spec": spec, "updated_at": now}
+        )
+        with self.db.write() as c:
+            c.execute(stmt)
+        got = self.get(scenario)
+        assert got is not None
+        return got
+
+    def get(self, scenario: str) -> dict[str, Any] | None:
+        with self.db.read() as c:
+            return as_dict(
+                c.execute(select(t.policies).where(t.policies.c.scenario == scenario)).first()
+            )
+
+    def all(self) -> list[dict[str, Any]]:
+        with self.db.read() as c:
+            return as_dicts(c.execute(select(t.policies).order_by(t.policies.c.scenario)))
+
+    def ran(self, scenario: str, trigger: str, job_id: str | None, now: datetime) -> None:
+        with self.db.write() as c:
+            c.execute(
+                update(t.policies)
+                .where(t.policies.c.scenario == scenario)
+                .values(last_run_at=now, last_trigger=trigger, last_job_id=job_id)
+            )
+
+    def labels_since(self, scenario: str, since: datetime | None) -> int:
+        """Feedback labels on the scenario's predictions given after `since`."""
+        p, f = t.predictions.c, t.feedback.c
+        q = (
+            select(func.count(f.id))
+            .join(t.predictions, p.id == f.prediction_id)
+            .where(p.scenario == scenario)
+        )
+        if since is not None:
+            q = q.where(f.created_at > since)
+        with self.db.read() as c:
+            return int(c.execute(q).scalar() or 0)
+
+    def drift_alert_since(self, scenario: str, since: datetime | None) -> bool:
+        a = t.monitor_alerts.c
+        q = select(func.count(a.id)).where(a.scenario == scenario, a.signal == "input_drift")
+        if since is not None:
+            q = q.where(a.raised_at > since)
+        with self.db.read() as c:
+            return bool(c.execute(q).scalar())

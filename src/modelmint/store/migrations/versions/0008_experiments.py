@@ -1,5 +1,5 @@
-"""Experiments between production and a challenger (at most one running per scenario), and the
-production twin of a shadow prediction
+"""Experiments between production and a challenger (at most one running per scenario), the
+production twin of a shadow prediction, and retraining policies
 
 Revision ID: 0008
 Revises: 0007
@@ -38,6 +38,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_experiments")),
     )
     op.create_index(op.f("ix_experiments_scenario"), "experiments", ["scenario"])
+    op.create_table(
+        "policies",
+        sa.Column("scenario", sa.String(100), nullable=False),
+        sa.Column("spec", sa.JSON(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_run_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_trigger", sa.Text(), nullable=True),
+        sa.Column("last_job_id", sa.String(26), nullable=True),
+        sa.PrimaryKeyConstraint("scenario", name=op.f("pk_policies")),
+    )
     op.create_index(
         "uq_experiments_running",
         "experiments",
@@ -49,6 +59,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("policies")
     op.drop_index("uq_experiments_running", table_name="experiments")
     op.drop_index(op.f("ix_experiments_scenario"), table_name="experiments")
     op.drop_table("experiments")
