@@ -27,6 +27,7 @@ def test_demo_runs_the_whole_loop_on_a_small_sample(tmp_path, monkeypatch, capsy
     _check_data(result)
     _check_models(result)
     _check_traffic_and_what_the_server_recorded(result)
+    _check_the_loop(result)
     _check_usage_and_invoice(result)
     _check_simulated_figures_are_labelled(capsys.readouterr().out)
     assert result.seconds < 600  # the demo's promise: under 10 minutes on 2 cores
@@ -57,7 +58,8 @@ def _check_models(result: DemoResult) -> None:
     assert rt.now_serving == rt.production  # the running server followed the gate
     models = {m.ref: m for m in result.summary.models}
     assert list(models) == [f"{SCENARIO}:1", f"{SCENARIO}:2"]
-    assert ("production" in models[f"{SCENARIO}:2"].aliases) == rt.promoted
+    ch = result.challenged
+    assert "production" in models[ch.production].aliases
     assert models[f"{SCENARIO}:1"].test_accuracy == pytest.approx(ev.accuracy)
 
 
@@ -66,12 +68,31 @@ def _check_traffic_and_what_the_server_recorded(result: DemoResult) -> None:
     assert t.calls == TRAFFIC == len(t.latencies_ms)
     assert 0 < t.feedback < t.calls and 0 < t.outcomes < t.calls
     assert t.matched / t.calls >= ACCURACY_FLOOR - 0.1
-    assert s.feedback == t.feedback and s.outcomes == t.outcomes
+    ch = result.challenged
+    assert s.feedback == t.feedback + ch.feedback and s.outcomes == t.outcomes + ch.outcomes
     assert result.retrained.result.curation["feedback"] == t.feedback
     assert load.failed == 0 and load.ok > 0
-    assert s.predictions == result.acme_calls + load.ok
+    # every call is one logged prediction, plus the shadow's own rows (logged, never billed)
+    assert s.predictions == result.acme_calls + load.ok + ch.shadow_rows
     assert sum(c.predictions for c in s.conversion) == s.predictions
-    assert sum(c.outcomes for c in s.conversion) == t.outcomes
+    assert sum(c.outcomes for c in s.conversion) == s.outcomes
+
+
+def _check_the_loop(result: DemoResult) -> None:
+    w, ch = result.watched, result.challenged
+    assert w.calm["input_drift"]["state"] == "ok"  # ordinary reviews: no drift
+    assert w.shifted["input_drift"]["state"] == "alert"  # the simulated English traffic
+    assert w.embedding_auc is not None and w.embedding_auc > 0.9
+    assert {a["signal"] for a in w.alerts} >= {"input_drift"}
+    before = f"{SCENARIO}:2" if result.retrained.promoted else f"{SCENARIO}:1"
+    other = f"{SCENARIO}:1" if result.retrained.promoted else f"{SCENARIO}:2"
+    assert ch.challenger == other and ch.shadow_rows >= ch.shadow["shadow"]["pairs"] > 0
+    assert ch.shadow["shadow"]["labelled"] == ch.feedback
+    rate = ch.split["rate"]
+    assert rate["production"]["calls"] + rate["challenger"]["calls"] > 0
+    assert ch.split["verdict"]["reason"]
+    assert "quality" in ch.gate and "business" in ch.gate and ch.gate["reason"]
+    assert ch.production == (ch.challenger if ch.gate["promote"] else before)
 
 
 def _check_usage_and_invoice(result: DemoResult) -> None:

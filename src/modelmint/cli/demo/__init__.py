@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 
 from modelmint.cli._common import state
+from modelmint.cli.demo.result import DemoResult
 from modelmint.cli.demo.run import run_demo
-from modelmint.cli.demo.steps import DemoResult
 
 
 def demo(

@@ -106,9 +106,12 @@ def wait_until_serving(api: Api, key: str, model: str, timeout: float = 30) -> N
             time.sleep(0.2)
 
 
-def predict_one(client: Any, text: str) -> dict[str, Any]:
+def predict_one(client: Any, text: str, subject: str | None = None) -> dict[str, Any]:
     """One text, one call: the prediction and the model that answered."""
-    r = client.post(f"/v1/scenarios/{SCENARIO}/predict", json={"inputs": [text]})
+    body: dict[str, Any] = {"inputs": [text]}
+    if subject is not None:
+        body["subject"] = subject
+    r = client.post(f"/v1/scenarios/{SCENARIO}/predict", json=body)
     r.raise_for_status()
     body = r.json()
     return {**body["predictions"][0], "model": body["model"]}

@@ -9,8 +9,9 @@ from pathlib import Path
 from modelmint.cli._common import progress_ui
 from modelmint.cli.demo import show
 from modelmint.cli.demo.api import api_server
+from modelmint.cli.demo.loop import challenge, watch_drift
+from modelmint.cli.demo.result import DemoResult
 from modelmint.cli.demo.steps import (
-    DemoResult,
     evaluate_first,
     load_reviews,
     load_test,
@@ -34,7 +35,9 @@ def run_demo(
     seed: int = 0,
 ) -> DemoResult:
     """data -> audit/version -> train -> evaluate -> promote -> serve, simulated traffic,
-    feedback and outcomes -> retrain -> summary, in a fresh demo home."""
+    feedback and outcomes -> retrain -> monitoring catches a simulated shift -> the retrained
+    version challenges production (shadow, then split on simulated conversions) -> the gate ->
+    summary, in a fresh demo home."""
     started = time.perf_counter()
     rng = random.Random(seed)
     ws = open_home(home)
@@ -82,6 +85,16 @@ def run_demo(
             with progress_ui() as progress:
                 retrained = retrain_on_feedback(ws, api, shop, progress=progress)
             show.retrained(retrained)
+
+            show.heading(7, "Monitor (simulated shift)", show.WATCH_INTRO)
+            with progress_ui() as progress:
+                watched = watch_drift(ws, api, shop, reviews, rng=rng, progress=progress)
+            show.watched(watched)
+
+            show.heading(8, "Challenge production (simulated outcomes)", show.CHALLENGE_INTRO)
+            with progress_ui() as progress:
+                challenged = challenge(ws, api, shop, reviews, rng=rng, progress=progress)
+            show.challenged(challenged)
             load = load_test(ws, api, calls.texts)
             show.load(load)
 
@@ -96,11 +109,13 @@ def run_demo(
             shop=shop,
             traffic=calls,
             retrained=retrained,
+            watched=watched,
+            challenged=challenged,
             load=load,
             summary=summary,
             seconds=time.perf_counter() - started,
         )
-        show.heading(7, "Summary")
+        show.heading(9, "Summary")
         show.summary(result)
         return result
     finally:

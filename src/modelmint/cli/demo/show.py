@@ -10,9 +10,10 @@ from pathlib import Path
 
 from modelmint.cli._common import console, table
 from modelmint.cli.demo.api import SCENARIO, Api
+from modelmint.cli.demo.loop import Challenged, Watched
+from modelmint.cli.demo.result import DemoResult
 from modelmint.cli.demo.steps import (
     DatasetVersion,
-    DemoResult,
     Evaluated,
     LoadTest,
     Promoted,
@@ -167,6 +168,57 @@ def retrained(r: Retrained) -> None:
 
     print_retrain(r.result)
     console.print(f"the running server now answers with [bold]{r.now_serving}[/] (no restart)")
+
+
+WATCH_INTRO = (
+    "Monitoring compares the traffic with the version's reference profile, built when it was "
+    "trained. A window of ordinary reviews, then a simulated shift: customers abroad start "
+    "writing in English. The worker evaluates this every minute; the demo asks at once."
+)
+CHALLENGE_INTRO = (
+    "The retrained version challenges production: first in the shadow (it scores the same "
+    "calls, never answers, never billed), then in a 50/50 split by customer, judged on "
+    "simulated 'converted' outcomes, likelier when the answer is right. Then the gate decides."
+)
+
+
+def watched(w: Watched) -> None:
+    def state(signals: dict, name: str) -> str:
+        s = signals.get(name) or {}
+        return f"{s.get('state', '-')} ({s.get('value', 0):.3g} vs {s.get('threshold', 0):.3g})"
+
+    console.print(f"ordinary window (simulated): input drift {state(w.calm, 'input_drift')}")
+    console.print(
+        f"shifted window (simulated):  input drift {state(w.shifted, 'input_drift')}, "
+        f"output drift {state(w.shifted, 'output_drift')}"
+    )
+    raised = ", ".join(a["signal"] for a in w.alerts) or "none"
+    console.print(f"alerts raised: {raised} (see `modelmint alerts list --monitoring`)")
+
+
+def challenged(c: Challenged) -> None:
+    sh = c.shadow["shadow"]
+    console.print(
+        f"shadow: {c.challenger} scored {sh['pairs']} calls beside production, agreed on "
+        f"{sh['agreement'] or 0:.1%}; on {sh['labelled']} with (simulated) feedback: production "
+        f"{sh['production_accuracy'] or 0:.1%}, challenger {sh['challenger_accuracy'] or 0:.1%}"
+    )
+    rate = c.split.get("rate") or {}
+    if rate.get("difference") is not None:
+        p, ch = rate["production"], rate["challenger"]
+        console.print(
+            f"split (simulated outcomes): production {p['with_outcome']}/{p['calls']} "
+            f"({p['rate']:.1%}) converted, challenger {ch['with_outcome']}/{ch['calls']} "
+            f"({ch['rate']:.1%})"
+        )
+        console.print(
+            f"difference (simulated) {rate['difference']:+.1%}, always-valid 95% "
+            f"{rate['always_valid_interval'][0]:+.1%} to {rate['always_valid_interval'][1]:+.1%}, "
+            f"P(challenger better) {rate['probability_challenger_better']:.2f}"
+        )
+    console.print(f"verdict (simulated): {(c.split.get('verdict') or {}).get('reason', '-')}")
+    console.print(f"gate: {c.gate['reason']}")
+    console.print(f"production is {c.production}")
 
 
 def load(lt: LoadTest) -> None:

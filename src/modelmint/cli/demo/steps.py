@@ -480,30 +480,6 @@ def draft_invoice(ws: Workspace, shop: Shop) -> tuple[dict[str, Any], Path]:
     return public, page
 
 
-# --- all of it -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DemoResult:
-    """Every step's value, in the order the steps ran."""
-
-    home: Path
-    reviews: Reviews
-    dataset: DatasetVersion
-    trained: Trained
-    evaluated: Evaluated
-    promoted: Promoted
-    shop: Shop
-    traffic: Traffic
-    retrained: Retrained
-    load: LoadTest
-    summary: Summary
-    seconds: float  # wall time of the whole demo
-
-    @property
-    def acme_calls(self) -> int:
-        """Predict calls the demo made with acme's key: what acme's usage must count."""
-        return self.traffic.calls + self.retrained.check_calls
-
-
 # --- helpers --------------------------------------------------------------------------------
 def stratified_sample(
     rows: list[dict[str, str]], n: int, rng: random.Random
