@@ -9,10 +9,10 @@ from typing import Any
 from modelmint.charts import line_chart
 
 TITLES = {
-    "input_drift": ("Input drift", "domain-classifier AUC, or share of drifted columns"),
-    "output_drift": ("Output drift", "test statistic of the predicted classes / values"),
-    "confidence": ("Confidence drop", "reference mean - current mean"),
-    "quality": ("Quality on feedback", "accuracy (or MAE) of labelled predictions"),
+    "input_drift": ("Input drift", "AUC, or share drifted"),
+    "output_drift": ("Output drift", "test statistic"),
+    "confidence": ("Confidence drop", "reference - current mean"),
+    "quality": ("Quality on feedback", "accuracy (or MAE)"),
 }
 STYLE = """body{font:14px system-ui,sans-serif;margin:2rem;max-width:1100px;color:#111}
 table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ddd;padding:4px 8px;
@@ -33,6 +33,10 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
+    if isinstance(v, dict):  # a test or a figure group: its fields, readable
+        return "; ".join(f"{k.replace('_', ' ')} {_fmt(x)}" for k, x in v.items())
+    if isinstance(v, list) and len(v) == 2 and all(isinstance(x, float) for x in v):
+        return f"{v[0]:.4g} to {v[1]:.4g}"
     return "" if v is None else str(v)
 
 
