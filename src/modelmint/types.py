@@ -24,6 +24,20 @@ TASKS = (
     "faq",
 )
 
+FEEDBACK_TASKS = (
+    "text-classification",
+    "faq",
+    "multi-label",
+    "text-regression",
+    "tabular-classification",
+    "tabular-regression",
+)
+"""Tasks whose logged input plus a feedback answer is a training example (see
+:func:`feedback_example`). Entities and images are retrained from corrected rows instead: the log
+keeps no image bytes, and a correction of entities is a whole tagged sentence, not one label."""
+
+TABULAR = ("tabular-classification", "tabular-regression")
+
 
 @dataclass(frozen=True, slots=True)
 class Example:
@@ -57,6 +71,17 @@ class Example:
 
             return json.dumps(self.features, ensure_ascii=False, sort_keys=True)
         return self.text
+
+    def answer(self) -> str:
+        """The answer of the example, whatever the task, as canonical text: the label, the
+        labels sorted and joined by ``|``, the target's repr, or the tags joined by spaces."""
+        if self.labels:
+            return "|".join(sorted(self.labels))
+        if self.target is not None:
+            return repr(float(self.target))
+        if self.tags:
+            return " ".join(self.tags)
+        return self.label
 
     def to_record(self) -> dict[str, Any]:
         """The JSON object stored for this example (empty fields left out)."""
@@ -303,3 +328,45 @@ class MeterItem:
     @property
     def units(self) -> int:
         return len(self.prediction_rows)
+
+
+def feedback_example(
+    task: str, logged_input: str, answer: str, labels: frozenset[str] | set[str]
+) -> Example | str:
+    """A logged input (the prediction log's redacted text; a tabular row's features as JSON)
+    and a feedback answer as a training example, or the reason it cannot be one: ``empty_input``
+    (blank, or not kept by log sampling), ``unreadable_input`` (a tabular row that is not a JSON
+    object), ``unknown_label`` (a label the scenario does not have) or ``bad_value`` (a
+    regression answer that is not a finite number)."""
+    import json
+    import math
+
+    text = (logged_input or "").strip()
+    if not text:
+        return "empty_input"
+    features: dict[str, Any] | None = None
+    if task in TABULAR:
+        try:
+            features = json.loads(text)
+        except ValueError:
+            return "unreadable_input"
+        if not isinstance(features, dict) or not features:
+            return "unreadable_input"
+        text = ""
+    answer = (answer or "").strip()
+    if task in ("text-regression", "tabular-regression"):
+        try:
+            value = float(answer)
+        except ValueError:
+            return "bad_value"
+        if not math.isfinite(value):
+            return "bad_value"
+        return Example(text=text, label="", source="feedback", target=value, features=features)
+    if task == "multi-label":
+        parts = tuple(sorted({p.strip() for p in answer.split(",") if p.strip()}))
+        if not parts or any(p not in labels for p in parts):
+            return "unknown_label"
+        return Example(text=text, label="", source="feedback", labels=parts)
+    if answer not in labels:
+        return "unknown_label"
+    return Example(text=text, label=answer, source="feedback", features=features)

@@ -100,7 +100,11 @@ def test_retrain_without_new_feedback_is_refused_before_queueing(mm, ws, trained
     assert ws.store.jobs.queued() == 0
 
 
-def test_retrain_of_a_regression_scenario_is_refused_at_the_door(mm, ws, tmp_path, review_rows):
+def test_retrain_of_a_regression_scenario_without_feedback_is_refused_at_the_door(
+    mm, ws, tmp_path, review_rows
+):
+    """Regression learns from numeric feedback now (tests/train/test_retrain_tasks.py); with
+    none, the retrain is refused before anything is trained, naming the fix."""
     from modelmint.pipeline import train_and_register
 
     path = tmp_path / "stars.csv"
@@ -111,12 +115,10 @@ def test_retrain_of_a_regression_scenario_is_refused_at_the_door(mm, ws, tmp_pat
             w.writerow([r["text"], (4.5 if r["label"] == "pos" else 1.5) + (i % 5) / 10])
     data.add_dataset(ws.store, ws.settings.datasets_dir, "stars", path, target="stars")
     registry.promote(ws.store, train_and_register(ws, "stars").model.ref)
-    with pytest.raises(
-        InvalidInput, match="covers text-classification; 'stars' is text-regression"
-    ):
+    with pytest.raises(InvalidInput, match="no new labelled feedback for 'stars'"):
         registry.retrain_preflight(ws.store, "stars")
     out = mm("retrain", "stars", code=2)
-    assert "modelmint train stars" in out.err
+    assert "POST /v1/feedback" in out.err
     assert [m.version for m in registry.list_models(ws.store, "stars")] == [1]
 
 

@@ -94,6 +94,10 @@ def test_shadow_scores_logs_and_never_bills(api, ws):
     assert ws.store.billing.units_used(tid, billing.current_period()) == 12  # never the shadow's
     show = admin(api, "GET", BASE).json()
     assert show["shadow"]["pairs"] == 12 and show["shadow"]["agreement"] is not None
+    # the shadow's own compute is measured and reported as the experiment's cost
+    cost = show["shadow"]["cost"]
+    assert cost["measured_pairs"] == 12 and cost["challenger_compute_seconds"] > 0
+    assert cost["challenger_ms_per_call"] > 0 and cost["relative_to_production"] > 0
     counts = ws.store.feedback.counts("reviews")
     assert counts["predictions"] == 24  # 12 answered + 12 shadow rows
     r = admin(api, "POST", BASE + "/stop", json={})

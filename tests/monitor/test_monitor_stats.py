@@ -45,6 +45,23 @@ def test_categorical_tests_by_reference_size():
     assert new_level.method == "jensen-shannon" and new_level.drifted
 
 
+def test_level_counts_from_payload_codes_give_the_same_test_as_the_values():
+    """A report of a million rows counts levels from the payload's codes (no string per row):
+    the same statistic as testing the values themselves."""
+    from collections import Counter
+
+    from modelmint.monitor.report import level_counts
+
+    ref = Column.categorical("plan", ["a"] * 3000 + ["b"] * 2000 + ["c"] * 10, rng())
+    levels = list(ref.counts)
+    codes = np.array([0] * 400 + [1] * 500 + [2] * 3 + [-1] * 7 + [np.nan] * 5, dtype=np.float32)
+    counts = level_counts(codes, levels)
+    values = [levels[int(c)] if c >= 0 else "(unseen)" for c in codes if not np.isnan(c)]
+    assert counts == Counter(values) and counts["(unseen)"] == 7
+    by_counts, by_values = stats.column_test(ref, counts), stats.column_test(ref, values)
+    assert by_counts == by_values and by_counts.n_current == 910
+
+
 def test_numeric_column_with_few_values_is_compared_as_levels():
     ref = Column.numeric("children", rng(0).integers(0, 3, 600).astype(float), rng(1))
     test = stats.column_test(ref, rng(2).integers(0, 3, 300).astype(float))

@@ -104,6 +104,37 @@ def _send(
     return webhooks.post_pinned(url, addresses[0], body, headers)
 
 
+def attempt(send: Callable[[], int], attempts: int, now: datetime) -> dict[str, Any]:
+    """One delivery try of an alert (billing's and monitoring's alike): `send` POSTs it and
+    returns the HTTP status. Returns what to store: ``state`` (delivered, pending for a retry,
+    or failed after MAX_ATTEMPTS), ``attempts``, ``next_attempt_at`` (exponential backoff: 30 s,
+    1 min, 2 min, ... at most 1 h) and ``last_error``. A refused target, a secret that cannot be
+    opened, a timeout or a non-2xx answer are all failures of this try."""
+    attempts += 1
+    try:
+        status = send()
+        error = None if 200 <= status < 300 else f"HTTP {status}"
+    except ModelMintError as exc:  # a refused target, a secret this key cannot open
+        error = exc.message[:500]
+    except Exception as exc:  # unreachable, timeout: all retried
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    if error is None:
+        return {
+            "state": "delivered",
+            "attempts": attempts,
+            "next_attempt_at": None,
+            "last_error": None,
+        }
+    failed = attempts >= MAX_ATTEMPTS
+    backoff = timedelta(seconds=min(3600, 30 * 2 ** (attempts - 1)))
+    return {
+        "state": "failed" if failed else "pending",
+        "attempts": attempts,
+        "next_attempt_at": None if failed else now + backoff,
+        "last_error": error,
+    }
+
+
 def deliver_due(
     store: Store,
     *,
@@ -126,8 +157,9 @@ def deliver_due(
             store.alerts.mark(alert["id"], status="no_webhook", next_attempt_at=None)
             continue
         body = _payload(alert)
-        attempts = alert["attempts"] + 1
-        try:
+
+        def send(alert: dict[str, Any] = alert, body: bytes = body) -> int:
+            nonlocal box
             box = box or webhooks.SecretBox.from_settings(settings)
             secret = box.open(alert["tenant"], alert["webhook_secret"] or "")
             headers = {
@@ -135,34 +167,20 @@ def deliver_due(
                 SIGNATURE_HEADER: sign(secret, body),
                 "ModelMint-Event-Id": alert["id"],
             }
-            status = _send(
+            return _send(
                 alert, body, headers, allow_private=settings.webhook_allow_private, post=post
             )
-            error = None if 200 <= status < 300 else f"HTTP {status}"
-        except ModelMintError as exc:  # a refused target, a secret this key cannot open
-            error = exc.message[:500]
-        except Exception as exc:  # unreachable, timeout, non-2xx: all retried
-            error = f"{type(exc).__name__}: {exc}"[:500]
-        if error is None:
-            store.alerts.mark(
-                alert["id"],
-                status="delivered",
-                attempts=attempts,
-                next_attempt_at=None,
-                last_error=None,
-            )
+
+        result = attempt(send, alert["attempts"], now)
+        store.alerts.mark(alert["id"], status=result.pop("state"), **result)
+        if result["last_error"] is None:
             delivered += 1
-            continue
-        failed = attempts >= MAX_ATTEMPTS
-        backoff = timedelta(seconds=min(3600, 30 * 2 ** (attempts - 1)))
-        store.alerts.mark(
-            alert["id"],
-            status="failed" if failed else "pending",
-            attempts=attempts,
-            next_attempt_at=None if failed else now + backoff,
-            last_error=error,
-        )
-        logger.warning(
-            "alert %s to %s: %s (attempt %d)", alert["id"], alert["tenant"], error, attempts
-        )
+        else:
+            logger.warning(
+                "alert %s to %s: %s (attempt %d)",
+                alert["id"],
+                alert["tenant"],
+                result["last_error"],
+                result["attempts"],
+            )
     return delivered

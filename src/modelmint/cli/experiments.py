@@ -102,6 +102,15 @@ def render(out: dict[str, Any]) -> None:
             f"on {s['labelled']} with feedback: production {_fmt(s['production_accuracy'])}, "
             f"challenger {_fmt(s['challenger_accuracy'])}"
         )
+        cost = s["cost"]
+        if cost["measured_pairs"]:
+            rel = cost["relative_to_production"]
+            console.print(
+                f"shadow cost: {cost['challenger_compute_seconds']:.3f} s of compute "
+                f"({cost['challenger_ms_per_call']:.2f} ms per call"
+                + (f", {rel:.2f}× production's" if rel is not None else "")
+                + "), never billed"
+            )
     rows = []
     for what in ("rate", "value"):
         c = out.get(what)

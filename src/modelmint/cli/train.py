@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -320,24 +321,49 @@ def retrain(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Scenario to retrain from its feedback.")],
     min_improvement: Annotated[
-        float, typer.Option("--min-improvement", help="Accuracy gain the candidate must exceed.")
+        float,
+        typer.Option(
+            "--min-improvement",
+            min=0.0,
+            max=1e12,
+            help="Gain on the primary metric the candidate must exceed (accuracy, micro F1, "
+            "span F1; for regression the drop in MAE).",
+        ),
     ] = 0.0,
+    rows: Annotated[
+        Path | None,
+        typer.Option(
+            "--rows",
+            help="Corrected rows to learn from besides the feedback: a file with the columns "
+            "of the scenario's data (or class folders / a .zip of images). A row replaces the "
+            "row of the same input and keeps its split; a new input joins the training split. "
+            "The way to retrain entities and images.",
+        ),
+    ] = None,
     queue: Annotated[
         bool,
         typer.Option("--queue", help="Queue a job for `modelmint worker` instead of running here."),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Feedback -> new dataset version -> train -> evaluate -> gate -> promote (only if better).
+    """Feedback (and corrected rows) -> new dataset version -> train -> evaluate -> gate ->
+    promote (only if better).
 
     Exits 8 (gate rejected) when the candidate is not promoted: it stays registered as
     `candidate` and production does not change."""
-    from modelmint.errors import GateRejected
+    from modelmint.errors import GateRejected, InvalidInput
     from modelmint.pipeline import retrain as run_retrain
     from modelmint.registry import retrain_preflight
 
     ws = state(ctx).workspace()
-    retrain_preflight(ws.store, name)  # refuse at the door, before a job or a progress bar
+    if rows is not None and queue:
+        raise InvalidInput(
+            "--rows is read here, not by a worker; drop --queue (or --rows) and run again"
+        )
+    if rows is not None and not rows.exists():
+        raise InvalidInput(f"{rows} does not exist; check the path of the corrected rows")
+    # refuse at the door, before a job or a progress bar
+    retrain_preflight(ws.store, name, with_rows=rows is not None)
     if queue:
         job = ws.store.jobs.enqueue(
             "retrain", {"scenario": name, "min_improvement": min_improvement}
@@ -350,7 +376,7 @@ def retrain(
             )
         return
     with progress_ui(not as_json) as progress:
-        res = run_retrain(ws, name, min_improvement=min_improvement, progress=progress)
+        res = run_retrain(ws, name, min_improvement=min_improvement, progress=progress, rows=rows)
     if as_json:
         print_json(res.to_dict())
     else:
@@ -365,27 +391,33 @@ def retrain(
 
 def print_retrain(res) -> None:
     c = res.curation
+    dropped = {
+        k: c[k]
+        for k in ("unknown_label", "empty_text", "unreadable_input", "bad_value", "columns_differ")
+        if c.get(k)
+    }
     console.print(
         f"feedback: {c['feedback']} rows → {c['examples']} examples "
-        f"({c['corrections']} corrected the model; {c['already_in_dataset']} already in the data; "
-        f"{c['added']} added) → dataset {res.dataset.ref}"
+        f"({c['corrections']} corrected the model; {c.get('already_in_dataset', 0)} already in "
+        f"the data; {c['added']} added"
+        + (f"; dropped {', '.join(f'{k} {v}' for k, v in dropped.items())}" if dropped else "")
+        + f") → dataset {res.dataset.ref}"
     )
+    if "rows_rows" in c:
+        console.print(
+            f"corrected rows: {c['rows_rows']} → {c['rows_corrected']} corrected an example, "
+            f"{c['rows_added']} added to train, {c['rows_unchanged']} unchanged"
+        )
     cand, prod = res.candidate_report, res.production_report
+    metrics = [cand.primary] + (["macro_f1"] if cand.primary == "accuracy" else [])
     console.print(
         table(
             f"Gate on the same frozen test split ({cand.n} examples)",
-            ["model", "accuracy", "macro F1"],
+            ["model", *(m.replace("_", " ") for m in metrics)],
             [
-                [
-                    res.production_before.ref + " (production)",
-                    f"{prod.accuracy:.4f}",
-                    f"{prod.macro_f1:.4f}",
-                ],
-                [
-                    res.candidate.ref + " (candidate)",
-                    f"{cand.accuracy:.4f}",
-                    f"{cand.macro_f1:.4f}",
-                ],
+                [res.production_before.ref + " (production)"]
+                + [f"{prod.value(m):.4f}" for m in metrics],
+                [res.candidate.ref + " (candidate)"] + [f"{cand.value(m):.4f}" for m in metrics],
             ],
         )
     )

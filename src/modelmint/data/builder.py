@@ -262,7 +262,11 @@ class VersionBuilder:
         task: str = TASK,
         task_reason: str = "",
         extra_report: dict[str, Any] | None = None,
+        all_train: bool = False,
     ) -> tuple[DatasetRef, dict[str, Any], bool]:
+        """Split the kept rows and store the version. ``all_train``: every row goes to the
+        training split and the size rules of a dataset of its own (two classes, three rows per
+        class) do not apply - corrected rows for a retrain, merged into a dataset that has them."""
         self._spill.close()
         classification = task in CLASSIFICATION
         if conflicts == "majority" and not classification:
@@ -282,7 +286,9 @@ class VersionBuilder:
                 "no usable rows: every row has an empty input or label; check the column options"
             )
         by_label = _strata(task, kept, self.multi_labels)
-        if classification:
+        if all_train:
+            pass
+        elif classification:
             if len(by_label) < 2:
                 raise InvalidInput(
                     f"only one class ({next(iter(by_label))!r}) in the data; a classifier needs at "
@@ -296,7 +302,9 @@ class VersionBuilder:
         elif len(kept) < 3:
             raise InvalidInput(f"only {len(kept)} usable row(s); {task} needs at least 3")
         self._task_report(task, report, kept)
-        if self.group_of is not None:
+        if all_train:
+            splits = dict.fromkeys(kept, "train")
+        elif self.group_of is not None:
             stratum_of = {d: k for k, ds in by_label.items() for d in ds}
             splits = assign_group_splits(
                 kept,

@@ -189,8 +189,10 @@ def add_image_dataset(
     seed: int = 0,
     max_bytes: int,
     progress: Progress | None = None,
+    all_train: bool = False,
 ) -> tuple[DatasetRef, dict[str, Any], bool]:
-    """Ingest a folder of class folders (or a .zip of one) as an image-classification version."""
+    """Ingest a folder of class folders (or a .zip of one) as an image-classification version
+    (``all_train``: corrected rows, see ``VersionBuilder.finish``)."""
     if not path.exists():
         raise InvalidInput(f"{path} does not exist; check the path")
     root, tmp = source_root(path, max_bytes)
@@ -243,6 +245,7 @@ def add_image_dataset(
             task="image-classification",
             task_reason="a folder of class folders" if not tmp else "a .zip of class folders",
             extra_report={"images": scan.report()},
+            all_train=all_train,
         )
     except BaseException:
         for m in moved:

@@ -82,6 +82,7 @@ def add_dataset(
     conflicts: str = "drop",
     group: str | None = None,
     skip_bad: bool = False,
+    all_train: bool = False,
 ) -> tuple[DatasetRef, dict[str, Any], bool]:
     """Ingest a file (or a folder of class folders of images, or a .zip of one) as a new version of
     dataset `name`: stream, redact PII, audit, clean, split,
@@ -120,6 +121,7 @@ def add_dataset(
             seed=seed,
             max_bytes=max_bytes,
             progress=progress,
+            all_train=all_train,
         )
     if task is not None and task not in TASKS:
         raise InvalidInput(f"unknown --task {task}; use one of {', '.join(TASKS)}")
@@ -177,6 +179,7 @@ def add_dataset(
             conflicts=conflicts,
             task=spec.task,
             task_reason=spec.inferred,
+            all_train=all_train,
         )
     finally:
         builder.cleanup()

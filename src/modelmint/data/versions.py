@@ -63,13 +63,7 @@ def diff_versions(a: list[Example], b: list[Example], limit: int = 20) -> dict[s
 
 def _y(e: Example) -> str:
     """The answer of an example, whatever the task, as text."""
-    if e.labels:
-        return "|".join(e.labels)
-    if e.target is not None:
-        return repr(e.target)
-    if e.tags:
-        return " ".join(e.tags)
-    return e.label
+    return e.answer()
 
 
 def _label_list(e: Example) -> list[str]:

@@ -104,10 +104,20 @@ def check(spec: PolicySpec) -> PolicySpec:
 def set_policy(store: Any, scenario: str, spec: PolicySpec, now: Any) -> dict[str, Any]:
     """Store the scenario's policy (replacing the previous one)."""
     from modelmint.errors import NotFound
+    from modelmint.types import FEEDBACK_TASKS
 
-    if not store.models.list(scenario):
+    versions = store.models.list(scenario)
+    if not versions:
         raise NotFound(f"unknown scenario '{scenario[:100]}'; see `modelmint models list`")
-    return public(store.policies.set(scenario, check(spec).to_dict(), now))
+    spec = check(spec)
+    task = versions[-1]["task"]
+    if spec.triggers and task not in FEEDBACK_TASKS:
+        raise InvalidInput(
+            f"'{scenario}' is {task}, which learns from corrected rows, not from feedback: the "
+            f"worker has nothing to retrain it on; run `modelmint retrain {scenario} --rows "
+            "FILE` when you have corrected rows"
+        )
+    return public(store.policies.set(scenario, spec.to_dict(), now))
 
 
 def get_policy(store: Any, scenario: str) -> dict[str, Any]:

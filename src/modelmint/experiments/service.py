@@ -159,8 +159,19 @@ def summary(store: Store, exp: dict[str, Any]) -> dict[str, Any]:
     if exp["mode"] == "shadow":
         pairs = store.experiments.shadow_pairs(exp)
         n, labelled = pairs["pairs"], pairs["labelled"]
+        measured = pairs.pop("measured")
+        shadow_ms = pairs.pop("challenger_compute_ms")
+        prod_ms = pairs.pop("production_compute_ms")
         out["shadow"] = {
             **pairs,
+            # what the shadow costs: its own compute, scored on every sampled call, never billed
+            "cost": {
+                "measured_pairs": measured,
+                "challenger_compute_seconds": round(shadow_ms / 1000, 6),
+                "production_compute_seconds": round(prod_ms / 1000, 6),
+                "challenger_ms_per_call": round(shadow_ms / measured, 4) if measured else None,
+                "relative_to_production": round(shadow_ms / prod_ms, 4) if prod_ms else None,
+            },
             "agreement": round(pairs["agree"] / n, 6) if n else None,
             "production_accuracy": round(pairs["production_right"] / labelled, 6)
             if labelled

@@ -6,11 +6,12 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from modelmint.errors import InvalidInput, NotFound
 from modelmint.store import Store
-from modelmint.types import Example
+from modelmint.types import FEEDBACK_TASKS, Example, feedback_example
 
 _ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 EVENT_MAX = 100  # characters of an outcome's event name (the column's size)
@@ -61,8 +62,8 @@ def record_feedback(
         return store.feedback.add_feedback(prediction_id, tenant_id, ",".join(sorted(parts)))
     if task == "token-classification":
         raise InvalidInput(
-            "feedback on entities is not a single label; add corrected sentences with "
-            "`modelmint data add` and train again"
+            "feedback on entities is not a single label; retrain from corrected sentences: "
+            "`modelmint retrain SCENARIO --rows FILE` (the tokens and tags columns of its data)"
         )
     if label not in known_labels:
         raise InvalidInput(
@@ -95,28 +96,93 @@ def record_outcome(
     return store.feedback.add_outcome(prediction_id, tenant_id, event, value)
 
 
-def curate(store: Store, scenario: str, labels: list[str]) -> tuple[list[Example], dict[str, int]]:
-    """Feedback rows -> training examples: latest label per prediction, known labels only,
-    empty texts dropped, one example per distinct text (the most frequent label wins; ties drop)."""
+def curate(
+    store: Store,
+    scenario: str,
+    labels: list[str],
+    task: str = "text-classification",
+    *,
+    columns: Mapping[str, bool] | None = None,
+) -> tuple[list[Example], dict[str, int]]:
+    """Feedback rows -> training examples, for every task in FEEDBACK_TASKS: the latest answer
+    per prediction (:func:`modelmint.types.feedback_example`), one example per distinct input.
+    Where several predictions of one input got feedback, classes and label sets take the most
+    frequent answer (ties drop the input: the curators disagree) and numbers take the median.
+
+    ``columns`` (tabular: column -> whether it is numeric, from the training data) drops a
+    logged row whose columns differ or whose numeric column holds something else (for example a
+    value that PII redaction replaced): it would train the model on a row it never sees.
+    Every dropped row is counted in the returned stats under its reason."""
+    if task not in FEEDBACK_TASKS:
+        raise InvalidInput(
+            f"feedback becomes training data for {', '.join(FEEDBACK_TASKS)}, not {task}; "
+            "retrain it from corrected rows (`modelmint retrain SCENARIO --rows FILE`)"
+        )
     rows = store.feedback.labelled(scenario)
-    stats = {"feedback": len(rows), "unknown_label": 0, "empty_text": 0, "conflicting": 0}
-    votes: dict[str, Counter[str]] = {}
+    stats = {
+        "feedback": len(rows),
+        "unknown_label": 0,
+        "empty_text": 0,
+        "unreadable_input": 0,
+        "bad_value": 0,
+        "columns_differ": 0,
+        "conflicting": 0,
+    }
+    known = frozenset(labels)
+    groups: dict[str, list[Example]] = {}
     for r in rows:
-        text = (r["text"] or "").strip()
-        if not text:
-            stats["empty_text"] += 1
+        e = feedback_example(task, r["text"] or "", r["label"], known)
+        if isinstance(e, str):
+            stats["empty_text" if e == "empty_input" else e] += 1
             continue
-        if r["label"] not in labels:
-            stats["unknown_label"] += 1
+        if columns is not None and not _fits(e.features or {}, columns):
+            stats["columns_differ"] += 1
             continue
-        votes.setdefault(text, Counter())[r["label"]] += 1
+        groups.setdefault(e.input_key(), []).append(e)
     out = []
-    for text, c in sorted(votes.items()):
+    for _key, es in sorted(groups.items()):
+        if es[0].target is not None:  # regression: the median of the values given
+            values = sorted(float(e.target) for e in es if e.target is not None)
+            mid = len(values) // 2
+            median = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+            out.append(replace(es[0], target=median, split="train"))
+            continue
+        c = Counter(e.answer() for e in es)
         (top, n), *rest = c.most_common()
         if rest and rest[0][1] == n:
             stats["conflicting"] += 1
             continue
-        out.append(Example(text=text, label=top, split="train", source="feedback"))
+        out.append(replace(next(e for e in es if e.answer() == top), split="train"))
     stats["examples"] = len(out)
-    stats["corrections"] = sum(1 for r in rows if r["label"] != r["predicted"])
+    stats["corrections"] = sum(1 for r in rows if not _agrees(task, r["predicted"], r["label"]))
     return out, stats
+
+
+def _fits(features: Mapping[str, Any], columns: Mapping[str, bool]) -> bool:
+    """The logged row has exactly the training columns, and numbers where they were numeric."""
+    if set(features) != set(columns):
+        return False
+    for col, numeric in columns.items():
+        v = features[col]
+        if (
+            numeric
+            and v is not None
+            and not (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v))
+        ):
+            return False
+    return True
+
+
+def _agrees(task: str, predicted: str | None, answer: str) -> bool:
+    """Whether the feedback confirms the prediction (else it corrected the model)."""
+    predicted = predicted or ""
+    if task == "multi-label":
+        return sorted(p for p in predicted.split(",") if p) == sorted(
+            p for p in answer.split(",") if p
+        )
+    if task in ("text-regression", "tabular-regression"):
+        try:
+            return math.isclose(float(predicted), float(answer), rel_tol=1e-5)
+        except ValueError:
+            return False
+    return predicted == answer

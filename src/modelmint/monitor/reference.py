@@ -161,11 +161,12 @@ class Embedding:
         half: projections of the very rows a PCA was fitted on carry more variance on its
         components and less residual than any new row, which a domain classifier would
         mistake for drift."""
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x)
         order = rng.permutation(len(x))
         half = len(x) // 2
-        fit_rows = x[order[:half]][:SAMPLE]
-        held = x[order[half:]][:SAMPLE]
+        # only the sampled rows become float64 (a large reference is never copied whole)
+        fit_rows = np.asarray(x[order[:half][:SAMPLE]], dtype=np.float64)
+        held = np.asarray(x[order[half:][:SAMPLE]], dtype=np.float64)
         mean = fit_rows.mean(axis=0)
         k = max(1, min(COMPONENTS, len(fit_rows) - 1, x.shape[1]))
         _, _, vt = np.linalg.svd(fit_rows - mean, full_matrices=False)

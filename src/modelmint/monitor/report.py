@@ -74,7 +74,11 @@ def build_report(
     description: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     th = thresholds or Thresholds()
-    mine = window.take([i for i, v in enumerate(window.versions) if v == version])
+    mine = (
+        window
+        if all(v == version for v in window.versions)
+        else window.take([i for i, v in enumerate(window.versions) if v == version])
+    )
     report: dict[str, Any] = {
         "scenario": scenario,
         "version": version,
@@ -101,20 +105,17 @@ def build_report(
 # --- inputs ----------------------------------------------------------------------------------
 def input_drift(ref: Reference, w: Window, th: Thresholds) -> dict[str, Any]:
     columns: dict[str, Any] = {}
-    current: dict[str, list[Any]] = {}
+    current: dict[str, Any] = {}
     payload = ref.decode(w.drift)
     if ref.payload == "tabular":
         for j, name in enumerate(ref.features):
             col = ref.columns[name]
-            values = payload[:, j] if len(payload) else np.zeros(0)
-            if col.kind == "categorical":
-                levels = list(col.counts or {})
-                current[name] = [
-                    None if math.isnan(v) else (levels[int(v)] if v >= 0 else "(unseen)")
-                    for v in values
-                ]
-            else:
-                current[name] = list(values)
+            values = payload[:, j] if len(payload) else np.zeros(0, dtype=np.float32)
+            current[name] = (
+                level_counts(values, list(col.counts or {}))
+                if col.kind == "categorical"
+                else values
+            )
     else:
         texts = [t for t in w.texts if t]  # unsampled predictions keep no text
         if texts and ref.columns:
@@ -138,13 +139,32 @@ def input_drift(ref: Reference, w: Window, th: Thresholds) -> dict[str, Any]:
     return out
 
 
-def summary(kind: str, values: list[Any]) -> dict[str, Any]:
+def level_counts(codes: np.ndarray, levels: list[str]) -> Counter[str]:
+    """A categorical column's payload codes (index of the reference's level, -1 for a level the
+    reference never saw, NaN for missing) counted per level name, without a string per row."""
+    codes = codes[~np.isnan(codes)]
+    out: Counter[str] = Counter()
+    unseen = int((codes < 0).sum())
+    if unseen:
+        out["(unseen)"] = unseen
+    known = codes[codes >= 0].astype(np.int64)
+    for i, n in enumerate(np.bincount(known, minlength=len(levels)) if len(known) else []):
+        if n:
+            out[levels[i] if i < len(levels) else "(unseen)"] += int(n)
+    return out
+
+
+def summary(kind: str, values: Any) -> dict[str, Any]:
     if kind == "numeric":
-        x = np.asarray([v for v in values if v is not None], dtype=np.float64)
+        x = (
+            values.astype(np.float64, copy=False)
+            if isinstance(values, np.ndarray)
+            else np.asarray([v for v in values if v is not None], dtype=np.float64)
+        )
         x = x[~np.isnan(x)]
         return {"current_mean": round(float(x.mean()), 6) if len(x) else None}
-    top = Counter(v for v in values if v is not None).most_common(3)
-    return {"current_top": [[k, n] for k, n in top]}
+    counts = values if isinstance(values, Counter) else Counter(v for v in values if v is not None)
+    return {"current_top": [[k, n] for k, n in counts.most_common(3)]}
 
 
 # --- outputs ---------------------------------------------------------------------------------

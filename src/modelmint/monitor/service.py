@@ -34,10 +34,15 @@ def production_version(store: Store, scenario: str) -> int:
 
 
 def read_window(
-    store: Store, scenario: str, spec: WindowSpec, now: datetime
+    store: Store, scenario: str, spec: WindowSpec, now: datetime, *, with_text: bool = True
 ) -> tuple[Window, Labels]:
+    """The window's logged predictions and their feedback and outcomes. ``with_text=False``
+    leaves the logged texts out (a tabular reference tests the drift payload, never the text:
+    reading a million JSON rows for nothing would double the report's time)."""
     start, end = spec.bounds(now)
-    rows = store.monitoring.window(scenario, start=start, end=end, last=spec.count)
+    rows = store.monitoring.window(
+        scenario, start=start, end=end, last=spec.count, with_text=with_text
+    )
     window = Window(*[list(col) for col in zip(*rows, strict=True)]) if rows else Window()
     first = window.created_at[0] if rows else start
     labels = Labels(
@@ -66,7 +71,9 @@ def monitor_report(
     version = production_version(store, scenario)
     row = store.models.get(scenario, version)
     reference = Reference.load(Path(row["path"]))
-    window, labels = read_window(store, scenario, spec, now)
+    window, labels = read_window(
+        store, scenario, spec, now, with_text=reference is None or reference.payload != "tabular"
+    )
     th = thresholds(settings)
     test_metrics = dict((row["metrics"] or {}).get("test") or {})
     report = build_report(

@@ -62,8 +62,10 @@ class Test:
         }
 
 
-def column_test(ref: Column, current: Sequence[Any]) -> Test | None:
-    """The drift test of one column (None when either side has no values)."""
+def column_test(ref: Column, current: Sequence[Any] | np.ndarray | Counter[str]) -> Test | None:
+    """The drift test of one column (None when either side has no values). ``current`` is the
+    window's values (an array for a numeric column), or for a categorical column their counts
+    per level (what a report of a million rows passes: it never makes a million strings)."""
     if ref.kind == "numeric":
         cur = np.asarray(current, dtype=np.float64)
         cur = cur[~np.isnan(cur)]
@@ -71,11 +73,17 @@ def column_test(ref: Column, current: Sequence[Any]) -> Test | None:
             return None
         if len(set(ref.sample)) > FEW_VALUES:
             return numeric_test(ref, cur)
-        return categorical_test(ref, [format_level(v) for v in cur], numeric_levels=True)
-    values = [str(v) for v in current if v is not None]
-    if not values or not ref.counts:
+        levels, n = np.unique(cur, return_counts=True)
+        counts = Counter({format_level(float(v)): int(k) for v, k in zip(levels, n, strict=True)})
+        return categorical_test(ref, counts, numeric_levels=True)
+    counts = (
+        current
+        if isinstance(current, Counter)
+        else Counter(str(v) for v in current if v is not None)
+    )
+    if not counts or not ref.counts:
         return None
-    return categorical_test(ref, values)
+    return categorical_test(ref, counts)
 
 
 def format_level(v: float) -> str:
@@ -96,7 +104,8 @@ def numeric_test(ref: Column, cur: np.ndarray) -> Test:
     return Test("wasserstein", distance, DISTANCE, distance >= DISTANCE, ref.n, len(cur))
 
 
-def categorical_test(ref: Column, values: Sequence[str], *, numeric_levels: bool = False) -> Test:
+def categorical_test(ref: Column, counts: Counter[str], *, numeric_levels: bool = False) -> Test:
+    """Chi-squared or Jensen-Shannon on the current window's `counts` per level."""
     from scipy import stats
     from scipy.spatial import distance
 
@@ -108,22 +117,22 @@ def categorical_test(ref: Column, values: Sequence[str], *, numeric_levels: bool
     else:
         ref_counts = Counter(ref.counts or {})
         n_ref = ref.n
-    cur_counts = Counter(values)
-    levels = sorted(set(ref_counts) | set(cur_counts))
+    n_cur = int(sum(counts.values()))
+    levels = sorted(set(ref_counts) | set(counts))
     r = np.array([ref_counts.get(k, 0) for k in levels], dtype=np.float64)
-    c = np.array([cur_counts.get(k, 0) for k in levels], dtype=np.float64)
+    c = np.array([counts.get(k, 0) for k in levels], dtype=np.float64)
     if n_ref <= SMALL_REFERENCE:
         if len(levels) < 2:
-            return Test("chi2", 1.0, P_VALUE, False, n_ref, len(values))
+            return Test("chi2", 1.0, P_VALUE, False, n_ref, n_cur)
         table = np.vstack([r, c])
         table = table[:, table.sum(axis=0) > 0]
         p = float(stats.chi2_contingency(table, correction=len(levels) == 2).pvalue)
-        return Test("chi2", p, P_VALUE, p < P_VALUE, n_ref, len(values))
+        return Test("chi2", p, P_VALUE, p < P_VALUE, n_ref, n_cur)
     eps = 1e-4  # as Evidently: no zero probabilities
     rp = (r + eps) / (r + eps).sum()
     cp = (c + eps) / (c + eps).sum()
     d = float(distance.jensenshannon(rp, cp))
-    return Test("jensen-shannon", d, DISTANCE, d >= DISTANCE, n_ref, len(values))
+    return Test("jensen-shannon", d, DISTANCE, d >= DISTANCE, n_ref, n_cur)
 
 
 def auc_threshold(n_ref: int, n_cur: int) -> float:

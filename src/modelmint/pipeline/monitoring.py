@@ -183,7 +183,7 @@ def deliver_alerts(ws: Workspace, *, now: datetime | None = None, post: Any = No
     tenants' webhooks are (``ModelMint-Signature``) with ``monitor_webhook_secret``; retried
     with the same backoff. Returns how many were delivered."""
     from modelmint.billing import webhooks
-    from modelmint.billing.alerts import MAX_ATTEMPTS, SIGNATURE_HEADER, sign
+    from modelmint.billing.alerts import SIGNATURE_HEADER, attempt, sign
 
     now = now or datetime.now(UTC)
     url = ws.settings.monitor_webhook_url
@@ -194,40 +194,21 @@ def deliver_alerts(ws: Workspace, *, now: datetime | None = None, post: Any = No
             ws.store.monitoring.mark(alert["id"], delivery="no_webhook", next_attempt_at=None)
             continue
         body = alert_payload(alert)
-        attempts = alert["attempts"] + 1
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign(secret.get_secret_value(), body),
             "ModelMint-Event-Id": f"{alert['id']}.{alert['state']}",
         }
-        try:
+
+        def send(body: bytes = body, headers: dict[str, str] = headers) -> int:
             addresses = webhooks.resolve_target(
                 url, allow_private=ws.settings.webhook_allow_private
             )
-            status = (
-                post(url, body, headers)
-                if post is not None
-                else webhooks.post_pinned(url, addresses[0], body, headers)
-            )
-            error = None if 200 <= status < 300 else f"HTTP {status}"
-        except ModelMintError as exc:
-            error = exc.message[:500]
-        except Exception as exc:  # unreachable, timeout: retried
-            error = f"{type(exc).__name__}: {exc}"[:500]
-        if error is None:
-            ws.store.monitoring.mark(
-                alert["id"], delivery="delivered", attempts=attempts, next_attempt_at=None
-            )
-            delivered += 1
-            continue
-        failed = attempts >= MAX_ATTEMPTS
-        ws.store.monitoring.mark(
-            alert["id"],
-            delivery="failed" if failed else "pending",
-            attempts=attempts,
-            next_attempt_at=None
-            if failed
-            else now + timedelta(seconds=min(3600, 30 * 2 ** (attempts - 1))),
-            last_error=error,
-        )
+            if post is not None:
+                return post(url, body, headers)
+            return webhooks.post_pinned(url, addresses[0], body, headers)
+
+        result = attempt(send, alert["attempts"], now)
+        ws.store.monitoring.mark(alert["id"], delivery=result.pop("state"), **result)
+        delivered += result["last_error"] is None
     return delivered

@@ -9,12 +9,12 @@ from typing import Any
 
 from modelmint import data, evaluate, feedback, registry
 from modelmint.errors import InvalidInput
-from modelmint.modeling import load_model_dir
+from modelmint.pipeline.evaluation import load_model
 from modelmint.pipeline.training import train_and_register
 from modelmint.pipeline.workspace import Progress, Workspace
 from modelmint.registry.retrainable import retrain_preflight
 from modelmint.train import TrainConfig
-from modelmint.types import DatasetRef, EvalReport, ModelRef
+from modelmint.types import FEEDBACK_TASKS, DatasetRef, EvalReport, Example, ModelRef
 
 
 @dataclass
@@ -57,29 +57,65 @@ def retrain(
     min_improvement: float = 0.0,
     progress: Progress | None = None,
     promote: bool = True,
+    rows: Path | None = None,
 ) -> RetrainResult:
-    """Feedback becomes training data; a new version is trained and promoted only if the gate
-    passes on the same frozen test split as production.
+    """Feedback (and corrected `rows`, if given) becomes training data; a new version is
+    trained and promoted only if the gate passes on the same frozen test split as production.
 
-    Refused before any training (see :func:`retrain_preflight`): a task that retraining does
-    not cover, no labelled feedback new to production's dataset, or feedback already trained
-    into another version (a rejected candidate). A candidate the gate rejects is registered
-    under the ``candidate`` alias and returned with ``decision.promote`` False; the CLI turns
-    that into GateRejected (exit 8)."""
-    retrain_preflight(ws.store, scenario)  # cheap: refuse before reading or curating anything
+    Every task in FEEDBACK_TASKS learns from its feedback; every task, entities and images
+    included, learns from corrected rows (a file with the columns of its data, or class folders
+    of images): a corrected row replaces the row of the same input and keeps its split, a new
+    one joins the training split.
+
+    Refused before any training (see :func:`retrain_preflight`): no labelled feedback new to
+    production's dataset and no rows, or feedback already trained into another version (a
+    rejected candidate). A candidate the gate rejects is registered under the ``candidate``
+    alias and returned with ``decision.promote`` False; the CLI turns that into GateRejected
+    (exit 8)."""
+    # cheap: refuse before reading or curating anything
+    plan = retrain_preflight(ws.store, scenario, with_rows=rows is not None)
     prod_ref = registry.get(ws.store, f"{scenario}:production")
     ds_name, ds_version = prod_ref.dataset.split(":")
     ds_row = ws.store.datasets.get(ds_name, int(ds_version))
     base = data.read_examples(Path(ds_row["path"]))
-    fb, stats = feedback.curate(ws.store, scenario, sorted(ds_row["labels"]))
-    # the same check on the curated examples (majority vote, ties dropped): exact, not light
-    retrain_preflight(ws.store, scenario, [(e.text, e.label) for e in fb])
-    seen = {e.text for e in base}
-    fresh = [e for e in fb if e.text not in seen]
-    stats["already_in_dataset"] = len(fb) - len(fresh)
+    stats: dict[str, int] = {"feedback": 0, "examples": 0, "corrections": 0}
+    fresh: list[Example] = []
+    if plan.task in FEEDBACK_TASKS:
+        fb, stats = feedback.curate(
+            ws.store, scenario, sorted(ds_row["labels"]), plan.task, columns=_columns(base)
+        )
+        if rows is None:  # the same check on the curated examples (votes, medians): exact
+            retrain_preflight(ws.store, scenario, [(e.input_key(), e.answer()) for e in fb])
+        seen = {e.input_key() for e in base}
+        fresh = [e for e in fb if e.input_key() not in seen]
+        stats["already_in_dataset"] = len(fb) - len(fresh)
     stats["added"] = len(fresh)
     examples = base + fresh
-    audit = data.audit_rows([{"text": e.text, "label": e.label} for e in examples])
+    source: dict[str, Any] = {
+        "kind": "feedback",
+        "parent": prod_ref.dataset,
+        "feedback_examples": len(fresh),
+    }
+    if rows is not None:
+        corrected, rows_ref = data.read_corrections(
+            ws.store,
+            ws.settings.datasets_dir,
+            ds_row,
+            rows,
+            max_bytes=ws.settings.max_file_bytes,
+            progress=progress,
+        )
+        examples, row_stats = data.merge_corrections(examples, corrected)
+        stats.update({f"rows_{k}": v for k, v in row_stats.items()})
+        source.update(kind="corrections" if not fresh else "feedback+corrections")
+        source["corrections"] = rows_ref.ref
+        if not fresh and not row_stats["corrected"] and not row_stats["added"]:
+            raise InvalidInput(
+                f"the {row_stats['rows']} rows of {rows.name} change nothing in "
+                f"{prod_ref.dataset} (every input is there with the same answer); give rows "
+                "that correct or add examples"
+            )
+    audit = data.audit_rows([{"text": e.input_key(), "label": e.answer()} for e in examples])
     audit["feedback"] = stats
     new_ds, _ = data.store_version(
         ws.store,
@@ -87,7 +123,7 @@ def retrain(
         ds_name,
         examples,
         audit=audit,
-        source={"kind": "feedback", "parent": prod_ref.dataset, "feedback_examples": len(fresh)},
+        source=source,
         parent_id=ds_row["id"],
         task=ds_row["task"],
     )
@@ -100,9 +136,9 @@ def retrain(
     if outcome is None:
         raise InvalidInput("retrain runs in one process; start it without torchrun")
     # production scored on the very same frozen test split (the split is inherited unchanged)
-    prod_model = load_model_dir(prod_ref.path)
+    prod_model = load_model(prod_ref.path, image_root=Path(new_ds.path).parent / "images")
     prod_report = evaluate.evaluate_model(prod_model, examples, split="test", cache=ws.cache)
-    y_true = [e.label for e in examples if e.split == "test"]
+    y_true = [e.answer() for e in examples if e.split == "test"]
     decision = evaluate.gate(outcome.report, prod_report, y_true, min_improvement=min_improvement)
     # a candidate that fails the gate is still registered, under the `candidate` alias; so is
     # one that passes when a policy sends it into an experiment first (promote=False)
@@ -127,3 +163,18 @@ def retrain(
         decision,
         after,
     )
+
+
+def _columns(base: list[Example]) -> dict[str, bool] | None:
+    """A tabular dataset's columns, each with whether it is numeric (every value a number or
+    missing); None for the other tasks."""
+    rows = [e.features for e in base if e.features is not None]
+    if not rows:
+        return None
+    out: dict[str, bool] = {}
+    for col in rows[0]:
+        out[col] = all(
+            r.get(col) is None or (isinstance(r[col], int | float) and not isinstance(r[col], bool))
+            for r in rows
+        )
+    return out

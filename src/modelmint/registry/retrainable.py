@@ -8,8 +8,10 @@ feedback rows, never training code, so the serving process may call it.
 A retrain is refused when:
 
 - the scenario has no production version (NotFound),
-- its task is not one that retraining from feedback covers (InvalidInput),
-- no labelled feedback is new to the production version's dataset (InvalidInput), or
+- it has no corrected rows (``--rows``) and its task is not one whose feedback becomes
+  training data (entities, images: InvalidInput), or
+- no labelled feedback is new to the production version's dataset and no corrected rows are
+  given (InvalidInput), or
 - everything new was already trained into another version - typically a candidate the gate
   kept out of production - so a retrain would register a duplicate (Conflict).
 """
@@ -24,9 +26,11 @@ from typing import Any
 
 from modelmint.errors import Conflict, InvalidInput, NotFound
 from modelmint.store import Store
+from modelmint.types import FEEDBACK_TASKS, Example, feedback_example
 
-RETRAINABLE_TASKS = ("text-classification",)
-"""Tasks whose feedback (a corrected label) becomes training data in ``modelmint retrain``."""
+RETRAINABLE_TASKS = FEEDBACK_TASKS
+"""Tasks whose feedback (a corrected answer) becomes training data in ``modelmint retrain``;
+every task is retrained from corrected rows (``modelmint retrain SCENARIO --rows FILE``)."""
 
 
 @dataclass(frozen=True)
@@ -47,31 +51,33 @@ def require_retrainable(task: str, scenario: str) -> None:
     """InvalidInput, naming what to do instead, unless `task` can be retrained from feedback."""
     if task not in RETRAINABLE_TASKS:
         raise InvalidInput(
-            f"retraining from feedback covers {', '.join(RETRAINABLE_TASKS)}; '{scenario}' is "
-            f"{task} - add the corrected rows with `modelmint data add` and "
-            f"`modelmint train {scenario}` instead"
+            f"feedback becomes training data for {', '.join(RETRAINABLE_TASKS)}; '{scenario}' "
+            f"is {task} - retrain it from corrected rows: `modelmint retrain {scenario} --rows "
+            "FILE` (the same columns, or class folders, as its data)"
         )
 
 
 def _dataset_pairs(path: Path) -> set[tuple[str, str]]:
-    """(text, label) of every example of a stored text dataset version."""
+    """(input, answer) of every example of a stored dataset version, whatever the task."""
     out: set[tuple[str, str]] = set()
     with path.open(encoding="utf-8") as f:
         for line in f:
-            rec = json.loads(line)
-            out.add((str(rec.get("text", "")), str(rec.get("label", ""))))
+            e = Example.from_record(json.loads(line))
+            out.add((e.input_key(), e.answer()))
     return out
 
 
-def _feedback_pairs(store: Store, scenario: str, labels: Iterable[str]) -> list[tuple[str, str]]:
-    """The latest known label given for each text (a light version of curation: enough to
+def _feedback_pairs(
+    store: Store, scenario: str, task: str, labels: Iterable[str]
+) -> list[tuple[str, str]]:
+    """The latest usable answer given for each input (a light version of curation: enough to
     tell whether anything is new)."""
-    known = set(labels)
+    known = frozenset(labels)
     latest: dict[str, str] = {}
     for r in store.feedback.labelled(scenario):
-        text = (r["text"] or "").strip()
-        if text and r["label"] in known:
-            latest[text] = r["label"]
+        e = feedback_example(task, r["text"] or "", r["label"], known)
+        if not isinstance(e, str):
+            latest[e.input_key()] = e.answer()
     return sorted(latest.items())
 
 
@@ -79,12 +85,16 @@ def retrain_preflight(
     store: Store,
     scenario: str,
     feedback_examples: Iterable[tuple[str, str]] | None = None,
+    *,
+    with_rows: bool = False,
 ) -> RetrainPlan:
     """Refuse, with the reason and the fix, a retrain of `scenario` that cannot run or would
     add nothing; otherwise say what it will start from.
 
-    ``feedback_examples`` are curated (text, label) pairs when the caller has them (the
-    pipeline, after majority voting); without them the stored feedback is read."""
+    ``feedback_examples`` are curated (input key, answer) pairs when the caller has them (the
+    pipeline, after majority voting); without them the stored feedback is read. ``with_rows``:
+    corrected rows come with the retrain, so neither the task nor the lack of new feedback
+    refuses it (the rows are checked when they are read)."""
     production = store.models.resolve_alias(scenario, "production")
     if production is None:
         raise NotFound(
@@ -92,14 +102,17 @@ def retrain_preflight(
             f"`modelmint train {scenario} --promote`"
         )
     row = store.models.get(scenario, production)
-    require_retrainable(row["task"], scenario)
+    task = row["task"]
     ds = store.datasets.get_by_id(row["dataset_id"])
     dataset = f"{ds['name']}:{ds['version']}"
+    if with_rows:
+        return RetrainPlan(scenario, production, task, dataset, 0)
+    require_retrainable(task, scenario)
     base_texts = {t for t, _ in _dataset_pairs(Path(ds["path"]))}
     pairs = (
         list(feedback_examples)
         if feedback_examples is not None
-        else _feedback_pairs(store, scenario, ds["labels"])
+        else _feedback_pairs(store, scenario, task, ds["labels"])
     )
     fresh = {(t, lab) for t, lab in pairs if t not in base_texts}
     if not fresh:
@@ -109,7 +122,7 @@ def retrain_preflight(
             f"dataset {dataset}); send POST /v1/feedback with correct labels, then retrain"
         )
     _refuse_duplicate(store, scenario, production, ds["id"], fresh)
-    return RetrainPlan(scenario, production, row["task"], dataset, len(fresh))
+    return RetrainPlan(scenario, production, task, dataset, len(fresh))
 
 
 def _refuse_duplicate(

@@ -29,7 +29,6 @@ from modelmint.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
-from modelmint.modeling import REGRESSION
 from modelmint.modeling.encoders import use_runtime
 from modelmint.serve import errors as error_handlers
 from modelmint.serve.admin import admin_router, require_admin
@@ -211,8 +210,6 @@ def create_app(
             # the labels of the version that answered, from the registry: no model load
             model = store.models.get(pred["scenario"], pred["model_version"])
             ds = store.datasets.get_by_id(model["dataset_id"])
-            if ds["task"] in REGRESSION:  # retraining cannot use it: refuse at the door
-                registry.require_retrainable(ds["task"], pred["scenario"])
             return feedback.record_feedback(
                 store, who.tenant_id, body.prediction_id, body.label, ds["labels"], ds["task"]
             )

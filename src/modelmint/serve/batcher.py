@@ -81,6 +81,11 @@ class MicroBatcher:
 
     async def submit(self, items: list[Any], request_id: str) -> list[Any]:
         """The runner's outputs for `items`, in order."""
+        return (await self.submit_timed(items, request_id))[0]
+
+    async def submit_timed(self, items: list[Any], request_id: str) -> tuple[list[Any], float]:
+        """The runner's outputs for `items`, in order, and their share of the batch's compute
+        time in seconds (the runner's wall time on the executor, split by inputs)."""
         n = len(items)
         if self._queued + n > self.max_queue:
             wait = self._queued / self._rate if self._rate > 0 else 1.0
@@ -179,7 +184,7 @@ class MicroBatcher:
         for job in batch:
             n = len(job.items)
             if not job.future.done():
-                job.future.set_result(list(out[k : k + n]))
+                job.future.set_result((list(out[k : k + n]), took * n / len(items)))
             k += n
 
 

@@ -64,9 +64,9 @@ class ExplainQueue:
 
     async def run(
         self, model: Model, inputs: list[Any], timeout: float
-    ) -> tuple[list[Prediction], list[list[dict[str, Any]]]]:
-        """Predictions and explanations for `inputs`; TimeoutError after `timeout` seconds,
-        with the work stopped."""
+    ) -> tuple[list[Prediction], list[list[dict[str, Any]]], float]:
+        """Predictions, explanations for `inputs` and the seconds of compute they took;
+        TimeoutError after `timeout` seconds, with the work stopped."""
         n = len(inputs)
         self._admit(n)
         cancel = threading.Event()
@@ -85,7 +85,7 @@ class ExplainQueue:
 
     def _work(
         self, model: Model, inputs: list[Any], cancel: threading.Event
-    ) -> tuple[list[Prediction], list[list[dict[str, Any]]]]:
+    ) -> tuple[list[Prediction], list[list[dict[str, Any]]], float]:
         began = time.perf_counter()
         if cancel.is_set():
             raise Cancelled
@@ -101,7 +101,7 @@ class ExplainQueue:
         if took > 0:
             rate = len(inputs) / took
             self._rate = rate if self._rate == 0 else 0.8 * self._rate + 0.2 * rate
-        return preds, explanations
+        return preds, explanations, took
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -210,6 +210,8 @@ class Ran:
     """production or challenger during an experiment (the log's arm), else None."""
     shadow: tuple[Serving, Answered] | None = None
     """A shadow challenger's answers to the same inputs: logged, never returned or billed."""
+    compute_s: float = 0.0
+    """The answering version's compute time for these inputs (the log keeps it per row)."""
 
 
 class Gateway:
@@ -397,9 +399,10 @@ class Gateway:
         truncated = [False] * call.n
         drift: list[bytes | None] = [None] * call.n
         shadowed = None
+        compute_s = 0.0
         try:
             if call.body.explain:  # occlusion: a batch of variants per input, its own queue
-                preds, explanations = await self.explainer.run(model, inputs, timeout)
+                preds, explanations, compute_s = await self.explainer.run(model, inputs, timeout)
             else:
                 if shadow is None:
                     answered = await asyncio.wait_for(
@@ -414,10 +417,11 @@ class Gateway:
                         timeout,
                     )
                     shadowed = (shadow, shadow_answered) if shadow_answered else None
-                preds, truncated, drift = (
+                preds, truncated, drift, compute_s = (
                     answered.predictions,
                     answered.truncated,
                     answered.drift,
+                    answered.compute_s,
                 )
         except TimeoutError:
             raise TimedOut(
@@ -429,13 +433,14 @@ class Gateway:
                 f"the model failed on the batch this request was in ({exc.batch_id}); nothing "
                 f"was metered. The server log explains it under request id {call.request_id}"
             ) from exc
-        return Ran(serving, inputs, preds, explanations, truncated, drift, arm, shadowed)
+        return Ran(serving, inputs, preds, explanations, truncated, drift, arm, shadowed, compute_s)
 
     def build(self, call: Call, ran: Ran) -> tuple[tuple[dict[str, Any], ...], dict[str, Any]]:
         """The prediction-log rows (redacted: never raw personal data) and the answer."""
         latency_ms = (time.perf_counter() - call.started) * 1000
         model = ran.serving.model
         rate = self.settings.log_sample_rate
+        compute_ms = ran.compute_s * 1000 / max(len(ran.inputs), 1)
         rows = tuple(
             {
                 "id": new_id(),
@@ -444,6 +449,7 @@ class Gateway:
                 "label": p.label[:200],
                 "score": p.score,
                 "latency_ms": latency_ms,
+                "compute_ms": compute_ms,
                 "arm": ran.arm,
                 "paired_id": None,
             }
@@ -471,6 +477,7 @@ class Gateway:
             return ()
         shadow, answered = ran.shadow
         rate = self.settings.log_sample_rate
+        compute_ms = answered.compute_s * 1000 / max(len(ran.inputs), 1)
         return tuple(
             {
                 "id": new_id(),
@@ -479,6 +486,7 @@ class Gateway:
                 "label": p.label[:200],
                 "score": p.score,
                 "latency_ms": twin["latency_ms"],
+                "compute_ms": compute_ms,  # the experiment's cost: scored, never billed
                 "arm": "shadow",
                 "paired_id": twin["id"],
             }

@@ -189,6 +189,9 @@ predictions = Table(
     Column("arm", String(20), nullable=True),
     # a shadow prediction's production twin (the same input, answered and billed)
     Column("paired_id", String(26), nullable=True),
+    # this input's share of the compute time of the batches it ran in (ms): what it cost to
+    # serve, a shadow challenger's included; NULL where not measured (rows before 0009)
+    Column("compute_ms", Float, nullable=True),
     Index("ix_predictions_scenario_created", "scenario", "created_at"),
 )
 

@@ -147,9 +147,10 @@ class ExperimentRepo:
                 out[arm] = {"labelled": n, "right": int(right or 0)}
         return out
 
-    def shadow_pairs(self, exp: dict[str, Any]) -> dict[str, int]:
-        """Shadow predictions with their production twin: how many, how many agree, and, where
-        the twin has feedback, how many each got right."""
+    def shadow_pairs(self, exp: dict[str, Any]) -> dict[str, Any]:
+        """Shadow predictions with their production twin: how many, how many agree, where the
+        twin has feedback how many each got right, and the compute milliseconds of each side
+        (over the pairs whose shadow was measured)."""
         p = t.predictions.alias("p")
         s = t.predictions.alias("s")
         f = t.feedback.c
@@ -166,6 +167,9 @@ class ExperimentRepo:
                 func.count(fb.c.id),
                 func.sum(case((and_(fb.c.id.is_not(None), fb.c.label == p.c.label), 1), else_=0)),
                 func.sum(case((and_(fb.c.id.is_not(None), fb.c.label == s.c.label), 1), else_=0)),
+                func.sum(s.c.compute_ms),
+                func.sum(p.c.compute_ms),
+                func.count(s.c.compute_ms),
             )
             .select_from(s)
             .join(p, p.c.id == s.c.paired_id)
@@ -178,13 +182,17 @@ class ExperimentRepo:
             )
         )
         with self.db.read() as c:
-            n, agree, labelled, prod_right, shadow_right = c.execute(q).one()
+            row = c.execute(q).one()
+        n, agree, labelled, prod_right, shadow_right, shadow_ms, prod_ms, measured = row
         return {
             "pairs": int(n or 0),
             "agree": int(agree or 0),
             "labelled": int(labelled or 0),
             "production_right": int(prod_right or 0),
             "challenger_right": int(shadow_right or 0),
+            "measured": int(measured or 0),
+            "challenger_compute_ms": float(shadow_ms or 0.0),
+            "production_compute_ms": float(prod_ms or 0.0),
         }
 
 

@@ -214,14 +214,15 @@ class MeteringTransaction:
         if not items:
             return
         rows = [
-            dict(
-                request_id=i.request_id,
-                tenant_id=i.tenant_id,
-                key_id=i.key_id,
-                scenario=i.scenario,
-                created_at=now,
+            {
+                "request_id": i.request_id,
+                "tenant_id": i.tenant_id,
+                "key_id": i.key_id,
+                "scenario": i.scenario,
+                "created_at": now,
+                "compute_ms": None,  # unknown unless the server measured it
                 **row,
-            )
+            }
             for i in items
             for row in (*i.prediction_rows, *i.shadow_rows)
         ]
