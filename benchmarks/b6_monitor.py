@@ -1,11 +1,23 @@
-"""B6 monitor: a drift report over 10k, 100k and 1M logged predictions of a tabular scenario
-(20 mixed columns, a shift planted in 4 of them), time and peak memory, side by side with
-Evidently's DataDriftPreset on the same reference and current data, and whether both flag the
-same columns.
+"""B6 monitor: a drift report over 10k, 100k and 1M logged predictions, time and peak memory,
+side by side with Evidently on the same reference and current data, and whether both reach the
+same verdicts: (i) text embeddings (384 dimensions, all-MiniLM-L6-v2) and (ii) a tabular
+scenario (20 mixed columns, a shift planted in 4 of them).
 
-    python benchmarks/b6_monitor.py                       # 10k, 100k, 1M
+    python benchmarks/b6_monitor.py                       # both kinds, 10k, 100k, 1M
+    python benchmarks/b6_monitor.py --kinds tabular       # one kind
     python benchmarks/b6_monitor.py --sizes 10000 --quick # smoke
     EVIDENTLY_PYTHON=/path/to/venv/bin/python python benchmarks/b6_monitor.py
+
+Embeddings, per size n: a pool of real embeddings (all-MiniLM-L6-v2, ModelMint's encoder) of
+3,000 SST-2 training sentences and 1,000 banking77 questions, computed once; the reference is n
+draws from the SST-2 pool, the current n draws of which 20% come from banking77 (a shift of
+domain), each draw plus Gaussian noise (sd 0.01 per dimension) so that rows are distinct.
+ModelMint profiles the reference as training does (principal components and a projected
+sample), logs each current row's 33-number payload (float16) as serving does, and reads the
+window back: the domain classifier's verdict. Evidently (legacy API, the only one with
+embeddings in 0.7): `EmbeddingsDriftMetric` with its default method (a domain classifier, ROC
+AUC > 0.55) on the full 384 columns of both tables. Also, at the smallest size, an undrifted
+current (all SST-2) for the verdict "no drift" on both sides.
 
 What runs, per size n (reference rows = current rows = n, as in the issue's Evidently figure):
 - data, seeded (numpy): 14 numeric columns (normal, log-normal, uniform, counts) and 6
@@ -28,6 +40,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,6 +54,9 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results"
 PLANTED = ("num_0", "num_1", "num_2", "cat_0")
 SCENARIO = "b6"
+DATASETS = ROOT.parent / "shared" / "datasets"
+POOL_SST2, POOL_BANKING, SHIFT_SHARE, NOISE = 3000, 1000, 0.2, 0.01
+EMBEDDING_CAP_S = 600  # Evidently's embedding report is stopped after this long (10 min)
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -77,9 +93,7 @@ def make(n: int, seed: int, shifted: bool):
 def prepare(ref_path: str, cur_path: str, home: str) -> dict:
     import pandas as pd
 
-    from modelmint import billing, monitor
-    from modelmint.store import new_id, open_store
-    from modelmint.store import tables as t
+    from modelmint import monitor
 
     reference = pd.read_parquet(ref_path)
     began = time.perf_counter()
@@ -97,6 +111,124 @@ def prepare(ref_path: str, cur_path: str, home: str) -> dict:
             payload[:, j] = [index.get(v, -1) for v in current[name]]
         else:
             payload[:, j] = current[name].to_numpy(dtype=np.float32)
+    fill_s = fill_log(home, payload)
+    return {"profile_seconds": round(profile_s, 2), "fill_seconds": round(fill_s, 2)}
+
+
+def report(home: str, last: int) -> dict:
+    from modelmint import monitor
+    from modelmint.monitor.report import Thresholds
+    from modelmint.monitor.service import read_window
+    from modelmint.store import open_store
+
+    ref = monitor.Reference.load(Path(home))
+    store = open_store(f"sqlite:///{home}/b6.db")
+    began = time.perf_counter()
+    spec = monitor.parse_window(str(last))
+    # as `modelmint monitor` reads it: a tabular reference needs the payload, not the texts
+    window, labels = read_window(store, SCENARIO, spec, datetime.now(UTC), with_text=False)
+    read_s = time.perf_counter() - began
+    out = monitor.build_report(
+        ref, window, labels, scenario=SCENARIO, version=1, thresholds=Thresholds()
+    )
+    seconds = time.perf_counter() - began
+    cols = out["inputs"]["columns"]
+    emb = out["inputs"].get("embedding")
+    return {
+        "seconds": round(seconds, 3),
+        "read_seconds": round(read_s, 3),
+        "rows": len(window),
+        "share": out["inputs"]["drifted_share"],
+        "columns": {
+            k: {"method": c["method"], "value": c["statistic"], "drifted": c["drifted"]}
+            for k, c in cols.items()
+        },
+        "embedding": None
+        if emb is None
+        else {
+            "method": emb["method"],
+            "value": emb["statistic"],
+            "threshold": emb["threshold"],
+            "drifted": emb["drifted"],
+        },
+    }
+
+
+# --- embeddings -------------------------------------------------------------------------------
+def embed_pool(path: str) -> dict:
+    """Real embeddings of SST-2 sentences and banking77 questions (ModelMint's encoder), saved
+    to `path` (.npz)."""
+    import csv
+
+    from modelmint.modeling.encoders import get_encoder
+
+    with open(DATASETS / "sst2" / "train.tsv", encoding="utf-8") as f:
+        sst2 = [r["sentence"] for r in csv.DictReader(f, delimiter="\t")]
+    sst2 = sorted({t.strip() for t in sst2 if len(t.split()) >= 6})[:POOL_SST2]
+    with open(DATASETS / "banking77" / "train.csv", encoding="utf-8") as f:
+        banking = sorted({r["text"].strip() for r in csv.DictReader(f)})[:POOL_BANKING]
+    enc = get_encoder("all-MiniLM-L6-v2")
+    began = time.perf_counter()
+    a = enc.embed(sst2, 128).astype(np.float32)
+    b = enc.embed(banking, 128).astype(np.float32)
+    np.savez(path, sst2=a, banking=b)
+    return {"embed_seconds": round(time.perf_counter() - began, 1), "dims": int(a.shape[1])}
+
+
+def draw(pool_path: str, n: int, seed: int, shift: float) -> np.ndarray:
+    pool = np.load(pool_path)
+    rng = np.random.default_rng(seed)
+    k = round(n * shift)
+    rows = np.vstack(
+        [
+            pool["sst2"][rng.integers(0, len(pool["sst2"]), n - k)],
+            pool["banking"][rng.integers(0, len(pool["banking"]), k)],
+        ]
+    )
+    rows = rows[rng.permutation(n)]
+    rows += rng.normal(0, NOISE, rows.shape).astype(np.float32)
+    return rows
+
+
+def write_embeddings(pool_path: str, n: int, tmp: str, shift: float) -> tuple[str, str]:
+    """Reference and current tables as .npy (ModelMint) and parquet (Evidently)."""
+    import pandas as pd
+
+    out = []
+    for name, seed, sh in (("ref", 1, 0.0), ("cur", 2, shift)):
+        x = draw(pool_path, n, seed, sh)
+        np.save(f"{tmp}/{name}.npy", x)
+        pd.DataFrame(x, columns=[f"e{i}" for i in range(x.shape[1])]).to_parquet(
+            f"{tmp}/{name}.parquet"
+        )
+        out.append(f"{tmp}/{name}")
+        del x
+    return out[0], out[1]
+
+
+def prepare_embeddings(ref_path: str, cur_path: str, home: str) -> dict:
+    from modelmint.monitor.reference import Embedding, Reference
+
+    reference = np.load(ref_path + ".npy")
+    began = time.perf_counter()
+    ref = Reference(task="text-classification", labels=["0", "1"], n=len(reference))
+    ref.embedding = Embedding.fit(reference, np.random.default_rng(0))
+    profile_s = time.perf_counter() - began
+    ref.save(Path(home))
+    del reference
+    current = np.load(cur_path + ".npy")
+    payload = ref.embedding.project(current).astype(np.float16)  # what serving logs
+    del current
+    fill_s = fill_log(home, payload)
+    return {"profile_seconds": round(profile_s, 2), "fill_seconds": round(fill_s, 2)}
+
+
+def fill_log(home: str, payload: np.ndarray) -> float:
+    """The prediction log of SCENARIO with one row per payload row (untimed by the report)."""
+    from modelmint import billing
+    from modelmint.store import new_id, open_store
+    from modelmint.store import tables as t
+
     store = open_store(f"sqlite:///{home}/b6.db")
     billing.create_plan(store, "p", price_per_1k="1.00")
     tenant = billing.create_tenant(store, "t", plan="p")
@@ -123,41 +255,13 @@ def prepare(ref_path: str, cur_path: str, home: str) -> dict:
         ]
         with store.db.write() as c:
             c.execute(t.predictions.insert(), rows)
-    fill_s = time.perf_counter() - began
     store.close()
-    return {"profile_seconds": round(profile_s, 2), "fill_seconds": round(fill_s, 2)}
+    return time.perf_counter() - began
 
 
-def report(home: str, last: int) -> dict:
-    from modelmint import monitor
-    from modelmint.monitor.report import Thresholds
-    from modelmint.monitor.service import read_window
-    from modelmint.store import open_store
-
-    ref = monitor.Reference.load(Path(home))
-    store = open_store(f"sqlite:///{home}/b6.db")
-    began = time.perf_counter()
-    spec = monitor.parse_window(str(last))
-    window, labels = read_window(store, SCENARIO, spec, datetime.now(UTC))
-    read_s = time.perf_counter() - began
-    out = monitor.build_report(
-        ref, window, labels, scenario=SCENARIO, version=1, thresholds=Thresholds()
-    )
-    seconds = time.perf_counter() - began
-    cols = out["inputs"]["columns"]
-    return {
-        "seconds": round(seconds, 3),
-        "read_seconds": round(read_s, 3),
-        "rows": len(window),
-        "share": out["inputs"]["drifted_share"],
-        "columns": {
-            k: {"method": c["method"], "value": c["statistic"], "drifted": c["drifted"]}
-            for k, c in cols.items()
-        },
-    }
-
-
-def peak_of(args: list[str], python: str = sys.executable) -> tuple[dict, float]:
+def peak_of(
+    args: list[str], python: str = sys.executable, timeout: float | None = None
+) -> tuple[dict, float]:
     """A child's answer and its own peak RSS in MiB (a wrapper process runs it and reads the
     ru_maxrss of its one child, so each measurement is of that child alone)."""
     wrapper = (
@@ -167,9 +271,22 @@ def peak_of(args: list[str], python: str = sys.executable) -> tuple[dict, float]
         "print(json.dumps({'out':p.stdout,'rc':p.returncode,"
         "'rss':resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024}))"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", wrapper, python, *args], capture_output=True, text=True, cwd=ROOT
+    # its own session, so that a timeout stops the measured child too, not only the wrapper
+    proc = subprocess.Popen(
+        [sys.executable, "-c", wrapper, python, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        start_new_session=True,
     )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    proc = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     if res["rc"] != 0:
         raise RuntimeError(f"{args[:3]} failed: {proc.stderr[-2000:]}")
@@ -187,16 +304,25 @@ def git_state() -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--kinds", default="embeddings,tabular")
     ap.add_argument("--quick", action="store_true", help="results/b6-quick.json")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         kind, *rest = args.child
-        out = prepare(*rest) if kind == "prepare" else report(rest[0], int(rest[1]))
+        if kind == "pool":
+            out = embed_pool(rest[0])
+        elif kind == "prepare":
+            out = prepare(*rest)
+        elif kind == "prepare-embeddings":
+            out = prepare_embeddings(*rest)
+        else:
+            out = report(rest[0], int(rest[1]))
         print(json.dumps(out))
         return
     evidently = os.environ.get("EVIDENTLY_PYTHON", str(ROOT / ".venv-evidently" / "bin" / "python"))
     me = str(Path(__file__).resolve())
+    sizes = [int(x) for x in args.sizes.split(",")]
     result = {
         "benchmark": "b6_monitor",
         "command": "python benchmarks/b6_monitor.py " + " ".join(sys.argv[1:]),
@@ -204,58 +330,125 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "cores": os.cpu_count()},
         "planted": list(PLANTED),
         "sizes": [],
+        "embeddings": [],
     }
     began = time.time()
-    for n in [int(x) for x in args.sizes.split(",")]:
-        with tempfile.TemporaryDirectory() as tmp:
-            ref_path, cur_path = f"{tmp}/ref.parquet", f"{tmp}/cur.parquet"
-            make(n, 1, False).to_parquet(ref_path)
-            make(n, 2, True).to_parquet(cur_path)
-            home = f"{tmp}/home"
-            os.makedirs(home)
-            prepared, prep_rss = peak_of([me, "--child", "prepare", ref_path, cur_path, home])
-            mm, mm_rss = peak_of([me, "--child", "report", home, str(n)])
-            tail, tail_rss = peak_of([me, "--child", "report", home, "10000"])
-            ev, ev_rss = peak_of(
-                ["benchmarks/peers/evidently_drift.py", ref_path, cur_path], evidently
-            )
-        agree = {
-            c: {"modelmint": mm["columns"][c]["drifted"], "evidently": ev["columns"][c]["drifted"]}
-            for c in mm["columns"]
-            if c in ev["columns"]
-        }
-        row = {
-            "n": n,
-            "modelmint": {
-                **mm,
-                "peak_rss_mib": mm_rss,
-                **prepared,
-                "prepare_peak_rss_mib": prep_rss,
-            },
-            "modelmint_last_10000": {k: tail[k] for k in ("seconds", "read_seconds", "rows")}
-            | {"peak_rss_mib": tail_rss},
-            "evidently": {**ev, "peak_rss_mib": ev_rss},
-            "speedup": round(ev["seconds"] / mm["seconds"], 2) if mm["seconds"] else None,
-            "agreement": {
-                "columns": len(agree),
-                "same_verdict": sum(v["modelmint"] == v["evidently"] for v in agree.values()),
-                "planted_found_by_modelmint": [c for c in PLANTED if mm["columns"][c]["drifted"]],
-                "planted_found_by_evidently": [c for c in PLANTED if ev["columns"][c]["drifted"]],
-                "differ": {c: v for c, v in agree.items() if v["modelmint"] != v["evidently"]},
-            },
-        }
-        result["sizes"].append(row)
-        print(
-            f"n={n}: ModelMint {mm['seconds']} s ({mm_rss} MiB), last 10k {tail['seconds']} s; "
-            f"Evidently {ev['seconds']} s ({ev_rss} MiB); same verdict on "
-            f"{row['agreement']['same_verdict']}/{row['agreement']['columns']} columns",
-            flush=True,
-        )
+    with tempfile.TemporaryDirectory() as keep:
+        if "embeddings" in args.kinds:
+            pool = f"{keep}/pool.npz"
+            result["embedding_pool"], _ = peak_of([me, "--child", "pool", pool])
+            for n in sizes:
+                shifts = [SHIFT_SHARE, 0.0] if n == min(sizes) else [SHIFT_SHARE]
+                for shift in shifts:
+                    row = embeddings_round(me, evidently, pool, n, shift)
+                    result["embeddings"].append(row)
+                    print(
+                        f"embeddings n={n} shift={shift}: ModelMint {row['modelmint']['seconds']} s "
+                        f"({row['modelmint']['peak_rss_mib']} MiB, drift "
+                        f"{row['modelmint']['embedding']['drifted']}); Evidently "
+                        f"{row['evidently'].get('seconds')} s ({row['evidently']['peak_rss_mib']} "
+                        f"MiB, drift {row['evidently'].get('drifted')})",
+                        flush=True,
+                    )
+        if "tabular" in args.kinds:
+            for n in sizes:
+                row = tabular_round(me, evidently, n)
+                result["sizes"].append(row)
+                mm, ev = row["modelmint"], row["evidently"]
+                print(
+                    f"tabular n={n}: ModelMint {mm['seconds']} s ({mm['peak_rss_mib']} MiB), last "
+                    f"10k {row['modelmint_last_10000']['seconds']} s; Evidently {ev['seconds']} s "
+                    f"({ev['peak_rss_mib']} MiB); same verdict on "
+                    f"{row['agreement']['same_verdict']}/{row['agreement']['columns']} columns",
+                    flush=True,
+                )
     result["seconds"] = round(time.time() - began, 1)
     path = OUT / ("b6-quick.json" if args.quick else "b6.json")
     runs = json.loads(path.read_text()) if path.exists() else []
     runs.append(result)
     path.write_text(json.dumps(runs, indent=2) + "\n")
+
+
+def embeddings_round(me: str, evidently: str, pool: str, n: int, shift: float) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        ref_path, cur_path = write_embeddings(pool, n, tmp, shift)
+        home = f"{tmp}/home"
+        os.makedirs(home)
+        prepared, prep_rss = peak_of(
+            [me, "--child", "prepare-embeddings", ref_path, cur_path, home]
+        )
+        mm, mm_rss = peak_of([me, "--child", "report", home, str(n)])
+        try:
+            ev, ev_rss = peak_of(
+                [
+                    "benchmarks/peers/evidently_drift.py",
+                    "--embeddings",
+                    ref_path + ".parquet",
+                    cur_path + ".parquet",
+                ],
+                evidently,
+                timeout=EMBEDDING_CAP_S,
+            )
+        except subprocess.TimeoutExpired:
+            ev, ev_rss = (
+                {"seconds": None, "drifted": None, "stopped_after_s": EMBEDDING_CAP_S},
+                None,
+            )
+    return {
+        "n": n,
+        "shift_share": shift,
+        "modelmint": {
+            **{k: mm[k] for k in ("seconds", "read_seconds", "rows", "embedding")},
+            "peak_rss_mib": mm_rss,
+            **prepared,
+            "prepare_peak_rss_mib": prep_rss,
+        },
+        "evidently": {**ev, "peak_rss_mib": ev_rss},
+        "speedup": round(ev["seconds"] / mm["seconds"], 2)
+        if ev.get("seconds") and mm["seconds"]
+        else None,
+        "same_verdict": None
+        if ev.get("drifted") is None
+        else ev["drifted"] == mm["embedding"]["drifted"],
+    }
+
+
+def tabular_round(me: str, evidently: str, n: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        ref_path, cur_path = f"{tmp}/ref.parquet", f"{tmp}/cur.parquet"
+        make(n, 1, False).to_parquet(ref_path)
+        make(n, 2, True).to_parquet(cur_path)
+        home = f"{tmp}/home"
+        os.makedirs(home)
+        prepared, prep_rss = peak_of([me, "--child", "prepare", ref_path, cur_path, home])
+        mm, mm_rss = peak_of([me, "--child", "report", home, str(n)])
+        tail, tail_rss = peak_of([me, "--child", "report", home, "10000"])
+        ev, ev_rss = peak_of(["benchmarks/peers/evidently_drift.py", ref_path, cur_path], evidently)
+    agree = {
+        c: {"modelmint": mm["columns"][c]["drifted"], "evidently": ev["columns"][c]["drifted"]}
+        for c in mm["columns"]
+        if c in ev["columns"]
+    }
+    return {
+        "n": n,
+        "modelmint": {
+            **{k: v for k, v in mm.items() if k != "embedding"},
+            "peak_rss_mib": mm_rss,
+            **prepared,
+            "prepare_peak_rss_mib": prep_rss,
+        },
+        "modelmint_last_10000": {k: tail[k] for k in ("seconds", "read_seconds", "rows")}
+        | {"peak_rss_mib": tail_rss},
+        "evidently": {**ev, "peak_rss_mib": ev_rss},
+        "speedup": round(ev["seconds"] / mm["seconds"], 2) if mm["seconds"] else None,
+        "agreement": {
+            "columns": len(agree),
+            "same_verdict": sum(v["modelmint"] == v["evidently"] for v in agree.values()),
+            "planted_found_by_modelmint": [c for c in PLANTED if mm["columns"][c]["drifted"]],
+            "planted_found_by_evidently": [c for c in PLANTED if ev["columns"][c]["drifted"]],
+            "differ": {c: v for c, v in agree.items() if v["modelmint"] != v["evidently"]},
+        },
+    }
 
 
 if __name__ == "__main__":
