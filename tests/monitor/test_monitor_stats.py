@@ -184,3 +184,10 @@ def test_alerts_raise_once_and_clear_on_recovery():
     assert monitor.changes({"input_drift": few}, {}) == []
     cleared = monitor.changes({"input_drift": ok}, {"input_drift": "A1"})
     assert [(c.action, c.alert_id) for c in cleared] == [("clear", "A1")]
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 1000, 100_003])
+def test_sorted_quantiles_equal_numpy_linear_quantiles(n):
+    x = rng(n).lognormal(3, 0.6, n)
+    q = monitor.reference.quantile_points()
+    assert np.allclose(stats.sorted_quantiles(np.sort(x), q), np.quantile(x, q), rtol=0, atol=1e-12)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -36,22 +37,49 @@ class Thresholds:
 
 @dataclass
 class Window:
-    """Logged predictions of one window, as columns (oldest first)."""
+    """Logged predictions of one window as numpy columns (oldest first), so that a slice is a
+    view and a filter one indexing: a report of a million predictions copies no rows."""
 
-    ids: list[str] = field(default_factory=list)
-    versions: list[int] = field(default_factory=list)
-    labels: list[str] = field(default_factory=list)
-    scores: list[float] = field(default_factory=list)
-    texts: list[str | None] = field(default_factory=list)
-    drift: list[bytes | None] = field(default_factory=list)
-    created_at: list[datetime] = field(default_factory=list)
-    arms: list[str | None] = field(default_factory=list)
+    ids: np.ndarray
+    versions: np.ndarray
+    labels: np.ndarray
+    scores: np.ndarray
+    texts: np.ndarray
+    drift: np.ndarray
+    created_at: np.ndarray  # datetime64[us], UTC
+    arms: np.ndarray
+
+    @classmethod
+    def of(cls, *columns: Sequence[Any] | np.ndarray) -> Window:
+        """A window from its eight columns, in field order (as the store reads them)."""
+        ids, versions, labels, scores, texts, drift, created_at, arms = columns
+
+        def objects(values: Any) -> np.ndarray:
+            out = np.empty(len(values), dtype=object)
+            out[:] = values
+            return out
+
+        return cls(
+            objects(ids),
+            np.asarray(versions, dtype=np.int64),
+            objects(labels),
+            np.asarray(scores, dtype=np.float64),
+            objects(texts),
+            objects(drift),
+            np.asarray(created_at, dtype="datetime64[us]"),
+            objects(arms),
+        )
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def take(self, keep: list[int]) -> Window:
-        return Window(*[[col[i] for i in keep] for col in self.__dict__.values()])
+    def take(self, keep: np.ndarray | slice) -> Window:
+        """The rows at `keep` (indices, a mask or a slice: a slice takes views)."""
+        return Window(*[col[keep] for col in self.__dict__.values()])
+
+    def time(self, i: int) -> datetime:
+        """When row `i` was predicted (UTC)."""
+        return self.created_at[i].item().replace(tzinfo=UTC)
 
 
 @dataclass
@@ -74,11 +102,8 @@ def build_report(
     description: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     th = thresholds or Thresholds()
-    mine = (
-        window
-        if all(v == version for v in window.versions)
-        else window.take([i for i, v in enumerate(window.versions) if v == version])
-    )
+    theirs = window.versions != version
+    mine = window.take(~theirs) if theirs.any() else window
     report: dict[str, Any] = {
         "scenario": scenario,
         "version": version,
@@ -86,8 +111,8 @@ def build_report(
             **(description or {}),
             "predictions": len(window),
             "of_version": len(mine),
-            "first": window.created_at[0].isoformat() if len(window) else None,
-            "last": window.created_at[-1].isoformat() if len(window) else None,
+            "first": window.time(0).isoformat() if len(window) else None,
+            "last": window.time(-1).isoformat() if len(window) else None,
         },
         "reference": None
         if reference is None
@@ -179,11 +204,12 @@ def output_drift(ref: Reference, w: Window, th: Thresholds) -> dict[str, Any]:
         return out
     pred = ref.outputs.get("predicted")
     if pred is not None and ref.task != "multi-label":
-        test = stats.column_test(pred, w.labels)
+        counts = Counter(w.labels.tolist())
+        test = stats.column_test(pred, counts)
         if test is not None:
-            out["predicted"] = {**test.to_dict(), **summary("categorical", w.labels)}
+            out["predicted"] = {**test.to_dict(), **summary("categorical", counts)}
     conf = ref.outputs.get("confidence")
-    if conf is not None and w.scores:
+    if conf is not None and len(w.scores):
         test = stats.column_test(conf, w.scores)
         scores = np.asarray(w.scores, dtype=np.float64)
         ref_scores = np.asarray(conf.sample, dtype=np.float64)
@@ -213,9 +239,11 @@ def quality(
     test_metrics: dict[str, Any],
     th: Thresholds,
 ) -> dict[str, Any]:
-    pairs = [
-        (labels.truth[i], p) for i, p in zip(w.ids, w.labels, strict=True) if i in labels.truth
-    ]
+    known = labels.truth
+    ids, predicted = w.ids.tolist(), w.labels.tolist()
+    pairs = (
+        [(known[i], p) for i, p in zip(ids, predicted, strict=True) if i in known] if known else []
+    )
     task = ref.task if ref else None
     out: dict[str, Any] = {"labelled": len(pairs)}
     if not pairs:
@@ -247,8 +275,10 @@ def quality(
 def business(w: Window, labels: Labels) -> dict[str, Any]:
     """Per event name and version: calls, calls with the event, rate (Wilson interval) and
     value per call (the sum of the event's values over the version's calls)."""
-    version_of = dict(zip(w.ids, w.versions, strict=True))
-    calls = Counter(w.versions)
+    if not labels.outcomes:
+        return {}
+    version_of = dict(zip(w.ids.tolist(), w.versions.tolist(), strict=True))
+    calls = Counter(w.versions.tolist())
     hit: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
     value: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     for pid, event, v in labels.outcomes:

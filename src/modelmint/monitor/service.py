@@ -40,11 +40,11 @@ def read_window(
     leaves the logged texts out (a tabular reference tests the drift payload, never the text:
     reading a million JSON rows for nothing would double the report's time)."""
     start, end = spec.bounds(now)
-    rows = store.monitoring.window(
+    columns = store.monitoring.window(
         scenario, start=start, end=end, last=spec.count, with_text=with_text
     )
-    window = Window(*[list(col) for col in zip(*rows, strict=True)]) if rows else Window()
-    first = window.created_at[0] if rows else start
+    window = Window.of(*columns)
+    first = window.time(0) if len(window) else start
     labels = Labels(
         truth=store.monitoring.feedback_for(scenario, first),
         outcomes=store.monitoring.outcomes_for(scenario, first),
@@ -108,11 +108,11 @@ def slice_series(
     small = replace(th, min_predictions=max(10, th.min_predictions // SLICES))
     out = []
     for part in slices(len(window)):
-        w = window.take(list(part))
+        w = window.take(slice(part.start, part.stop))
         r = build_report(reference, w, labels, scenario=scenario, version=version, thresholds=small)
         out.append(
             {
-                "until": w.created_at[-1].isoformat(),
+                "until": w.time(-1).isoformat(),
                 "predictions": len(w),
                 **{k: s["value"] for k, s in r["signals"].items()},
             }

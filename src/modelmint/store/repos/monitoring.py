@@ -6,22 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, select, update
+from sqlalchemy import and_, delete, exists, func, insert, null, select, update
 
 from modelmint.store import tables as t
-from modelmint.store.db import Database, as_utc, new_id
+from modelmint.store.db import Database, as_times, new_id, paused_gc, raw_rows
 from modelmint.store.repos.common import as_dicts
 
-WINDOW_COLUMNS = (
-    t.predictions.c.id,
-    t.predictions.c.model_version,
-    t.predictions.c.label,
-    t.predictions.c.score,
-    t.predictions.c.input_text,
-    t.predictions.c.drift,
-    t.predictions.c.created_at,
-    t.predictions.c.arm,
-)
 PURGE_BATCH = 5000
 
 
@@ -37,12 +27,16 @@ class MonitorRepo:
         end: datetime | None = None,
         last: int | None = None,
         with_text: bool = True,
-    ) -> list[tuple[Any, ...]]:
-        """Rows (id, version, label, score, text, drift, created_at, arm), oldest first: those
-        created in [start, end), or the `last` N before `end` (after `start` if given)."""
+    ) -> tuple[Any, ...]:
+        """The window as columns, oldest first: predictions created in [start, end), or the
+        `last` N before `end` (after `start` if given). Columns: ids, versions, labels, scores,
+        texts, drift payloads, created_at (UTC ``datetime64[us]``), arms; all but created_at
+        are lists. ``with_text=False`` reads no text (the column is all None). Rows skip
+        SQLAlchemy's result processing (`raw_rows`): a report reads a million-row window."""
         p = t.predictions.c
-        cols = [c if (with_text or c is not p.input_text) else p.id for c in WINDOW_COLUMNS]
-        q = select(*cols).where(p.scenario == scenario)
+        text = p.input_text if with_text else null()
+        q = select(p.id, p.model_version, p.label, p.score, text, p.drift, p.created_at, p.arm)
+        q = q.where(p.scenario == scenario)
         if start is not None:
             q = q.where(p.created_at >= start)
         if end is not None:
@@ -51,13 +45,15 @@ class MonitorRepo:
             q = q.order_by(p.created_at.desc(), p.id.desc()).limit(last)
         else:
             q = q.order_by(p.created_at, p.id)
-        with self.db.read() as c:
-            rows = [(*r[:6], as_utc(r[6]), r[7]) for r in c.execute(q)]
+        columns: tuple[list[Any], ...] = tuple([] for _ in range(8))
+        with self.db.read() as c, paused_gc():
+            for part in raw_rows(c, q):
+                for col, values in zip(columns, zip(*part, strict=True), strict=True):
+                    col.extend(values)
         if last is not None:
-            rows.reverse()
-        if not with_text:
-            rows = [(r[0], r[1], r[2], r[3], None, *r[5:]) for r in rows]
-        return rows
+            for col in columns:
+                col.reverse()
+        return (*columns[:6], as_times(columns[6]), columns[7])
 
     def feedback_for(self, scenario: str, start: datetime | None) -> dict[str, str]:
         """prediction id -> its latest feedback label, for the scenario's predictions created
