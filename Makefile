@@ -30,23 +30,27 @@ test: $(VENV)/.installed-dev
 	scripts/test
 
 # the benchmark peers on top of the dev install; then e.g. `make bench B=b3_transfer`.
-# B1 and B5 drive load with wrk (Debian); B1's BentoML peer and B6's Evidently peer live in
-# their own venvs (their pins clash with ours).
+# B1 and B5 drive load with wrk (Debian); B1's BentoML peer and B6's Evidently and NannyML
+# peers live in their own venvs (their pins clash with ours).
 bench: $(VENV)/.installed-dev
 	$(BIN)/pip install -qq -e ".[demo,dev,bench]" "$(TORCH)"
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk || sudo apt-get install -y -qq wrk
 	@if [ "$(B)" = "b1_serving" ]; then $(MAKE) .venv-bentoml/bin/bentoml; fi
-	@if [ "$(B)" = "b6_monitor" ]; then $(MAKE) .venv-evidently/bin/python; fi
+	@if [ "$(B)" = "b6_monitor" ]; then $(MAKE) .venv-evidently/bin/python .venv-nannyml/bin/python; fi
 	$(BIN)/python benchmarks/$(or $(B),b3_transfer).py
 
 .venv-bentoml/bin/bentoml:
 	$(PYTHON) -m venv .venv-bentoml
 	.venv-bentoml/bin/pip install -qq bentoml onnx onnxruntime transformers "$(TORCH)"
 
-# B6's Evidently peer needs pandas < 3, so it gets its own venv too
+# B6's Evidently peer needs pandas < 3 and NannyML plotly < 6: each gets its own venv too
 .venv-evidently/bin/python:
 	$(PYTHON) -m venv .venv-evidently
 	.venv-evidently/bin/pip install -qq "evidently==0.7.23" "pandas<3"
+
+.venv-nannyml/bin/python:
+	$(PYTHON) -m venv .venv-nannyml
+	.venv-nannyml/bin/pip install -qq "nannyml==0.13.1" statsmodels
 
 check: $(VENV)/.installed-dev
 	scripts/check
