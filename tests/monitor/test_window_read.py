@@ -92,3 +92,12 @@ def test_as_times_reads_every_form_a_driver_gives():
     aware = as_times([datetime(2027, 1, 1, 1, 0, tzinfo=plus_two), datetime(2024, 2, 29)])
     assert aware.tolist() == [datetime(2026, 12, 31, 23, 0), datetime(2024, 2, 29)]
     assert as_times([]).dtype == np.dtype("datetime64[us]")
+
+
+def test_as_times_text_with_a_zulu_suffix_or_no_fraction():
+    out = as_times(["2026-12-31 23:59:59", "2027-01-01T00:00:00Z", "2026-06-01 12:00:00.5"])
+    assert out.tolist() == [
+        datetime(2026, 12, 31, 23, 59, 59),
+        datetime(2027, 1, 1),
+        datetime(2026, 6, 1, 12, 0, 0, 500000),
+    ]
