@@ -31,62 +31,47 @@ import nannyml as nml
 import pandas as pd
 
 
-def tabular(ref_path: str, cur_path: str) -> None:
+def calculate(calculator: type, names_arg: str, ref_path: str, cur_path: str) -> tuple:
+    """(column names, NannyML's analysis-period frame, seconds to fit and calculate);
+    `names_arg` is the calculator's argument that takes the column names."""
     reference = pd.read_parquet(ref_path)
     current = pd.read_parquet(cur_path)
     names = list(reference.columns)
     began = time.perf_counter()
-    calc = nml.UnivariateDriftCalculator(column_names=names)
+    calc = calculator(**{names_arg: names})
     calc.fit(reference)
     frame = calc.calculate(current).filter(period="analysis").to_df()
-    seconds = time.perf_counter() - began
-    columns = {}
-    for name in names:
-        method = "jensen_shannon"
-        alerts = frame[(name, method, "alert")].astype(bool)
-        columns[name] = {
-            "method": method,
-            "threshold": float(frame[(name, method, "upper_threshold")].iloc[0]),
-            "drifted": bool(alerts.any()),
-            "value": float(frame[(name, method, "value")].max()),
-            "chunks_alerting": f"{int(alerts.sum())}/{len(alerts)}",
-        }
-    drifted = sum(c["drifted"] for c in columns.values())
-    print(
-        json.dumps(
-            {
-                "seconds": round(seconds, 3),
-                "share": drifted / len(columns),
-                "columns": columns,
-            }
-        )
+    return names, frame, round(time.perf_counter() - began, 3)
+
+
+def verdict(frame: pd.DataFrame, key: tuple) -> dict:
+    """Drifted when any current chunk alerts; the highest value over the chunks."""
+    alerts = frame[(*key, "alert")].astype(bool)
+    threshold = frame[(*key, "upper_threshold")].iloc[0]
+    return {
+        "threshold": None if pd.isna(threshold) else float(threshold),
+        "drifted": bool(alerts.any()),
+        "value": float(frame[(*key, "value")].max()),
+        "chunks_alerting": f"{int(alerts.sum())}/{len(alerts)}",
+    }
+
+
+def tabular(ref_path: str, cur_path: str) -> None:
+    names, frame, seconds = calculate(
+        nml.UnivariateDriftCalculator, "column_names", ref_path, cur_path
     )
+    method = "jensen_shannon"
+    columns = {name: {"method": method, **verdict(frame, (name, method))} for name in names}
+    drifted = sum(c["drifted"] for c in columns.values())
+    print(json.dumps({"seconds": seconds, "share": drifted / len(columns), "columns": columns}))
 
 
 def embeddings(ref_path: str, cur_path: str) -> None:
-    reference = pd.read_parquet(ref_path)
-    current = pd.read_parquet(cur_path)
-    names = list(reference.columns)
-    began = time.perf_counter()
-    calc = nml.DomainClassifierCalculator(feature_column_names=names)
-    calc.fit(reference)
-    frame = calc.calculate(current).filter(period="analysis").to_df()
-    seconds = time.perf_counter() - began
-    key = "domain_classifier_auroc"
-    alerts = frame[(key, "alert")].astype(bool)
-    threshold = frame[(key, "upper_threshold")].iloc[0]
-    print(
-        json.dumps(
-            {
-                "seconds": round(seconds, 3),
-                "method": "domain classifier (AUROC)",
-                "value": float(frame[(key, "value")].max()),
-                "threshold": None if pd.isna(threshold) else float(threshold),
-                "drifted": bool(alerts.any()),
-                "chunks_alerting": f"{int(alerts.sum())}/{len(alerts)}",
-            }
-        )
+    _, frame, seconds = calculate(
+        nml.DomainClassifierCalculator, "feature_column_names", ref_path, cur_path
     )
+    found = verdict(frame, ("domain_classifier_auroc",))
+    print(json.dumps({"seconds": seconds, "method": "domain classifier (AUROC)", **found}))
 
 
 def main() -> None:
