@@ -13,6 +13,8 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MONEY_PATTERN = r"^\d{1,12}(\.\d{1,6})?$"  # a decimal amount: 0 to 999,999,999,999.999999
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -239,6 +241,51 @@ class Settings(BaseSettings):
         default="0",
         pattern=r"^\d{1,3}(\.\d{1,2})?$",
         description="Tax rate on invoices, in percent (e.g. 20 or 7.5).",
+    )
+    cost_currency: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=3,
+        description="Currency of the cost settings below (ISO 4217). Unset: MODELMINT_CURRENCY.",
+    )
+    cost_cpu_core_hour: str = Field(
+        default="0",
+        pattern=MONEY_PATTERN,
+        description="Price of one CPU core for an hour, for the measured cost to serve (e.g. 0.04).",
+    )
+    cost_gpu_hour: str = Field(
+        default="0",
+        pattern=MONEY_PATTERN,
+        description="Price of one GPU for an hour (e.g. 2.50), charged for cost_gpus_per_batch.",
+    )
+    cost_cores_per_batch: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="CPU cores a running batch holds. Unset: MODELMINT_SERVE_THREADS, else the "
+        "machine's cores (the default of one server process).",
+    )
+    cost_gpus_per_batch: float = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="GPUs a running batch holds (0 on CPU-only servers).",
+    )
+    cost_storage_gb_month: str = Field(
+        default="0",
+        pattern=MONEY_PATTERN,
+        description="Price of one GB of models and datasets for a month (e.g. 0.02).",
+    )
+    cost_fixed_monthly: str = Field(
+        default="0",
+        pattern=MONEY_PATTERN,
+        description="Fixed cost a month (hosts, database, people), shared by scenarios by calls.",
+    )
+    active_calls: int = Field(
+        default=100,
+        ge=1,
+        le=1_000_000_000,
+        description="Live calls in a calendar month that make a tenant active in the funnel.",
     )
     redis_url: str | None = Field(
         default=None,

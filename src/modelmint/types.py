@@ -329,6 +329,11 @@ class MeterItem:
     def units(self) -> int:
         return len(self.prediction_rows)
 
+    @property
+    def model_version(self) -> int | None:
+        """The version that answered (every input of a call goes to one version)."""
+        return self.prediction_rows[0].get("model_version") if self.prediction_rows else None
+
 
 def feedback_example(
     task: str, logged_input: str, answer: str, labels: frozenset[str] | set[str]

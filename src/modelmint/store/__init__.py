@@ -12,6 +12,7 @@ from modelmint.store.repos import (
     DatasetRepo,
     ExperimentRepo,
     FeedbackRepo,
+    InsightsRepo,
     InvoiceRepo,
     JobRepo,
     LimitRepo,
@@ -35,6 +36,7 @@ class Store:
         self.monitoring = MonitorRepo(self.db)
         self.experiments = ExperimentRepo(self.db)
         self.policies = PolicyRepo(self.db)
+        self.insights = InsightsRepo(self.db)
 
     @property
     def dialect(self) -> str:

@@ -209,6 +209,8 @@ usage = Table(
     Column("period", String(7), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("live", Boolean, nullable=False, server_default=true()),
+    # the version that answered: revenue is allocated to versions by the units each served
+    Column("model_version", Integer, nullable=True),
     Index("ix_usage_tenant_period", "tenant_id", "period"),
 )
 
@@ -385,4 +387,16 @@ jobs = Table(
     # last sign of life from the worker running it; a stale one is requeued (a lease)
     Column("heartbeat_at", DateTime(timezone=True), nullable=True),
     Column("attempts", Integer, nullable=False, server_default="0"),
+)
+
+# dated exchange rates given by the owner (`modelmint fx set USD CNY 7.12 --date 2026-11-01`):
+# 1 `base` = `rate` `quote` from `day` on, until a later day's rate; insights convert with them
+fx_rates = Table(
+    "fx_rates",
+    metadata,
+    Column("base", String(3), primary_key=True),
+    Column("quote", String(3), primary_key=True),
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD
+    Column("rate", String(40), nullable=False),  # a decimal, kept exact
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -4,7 +4,9 @@ They take and return plain dicts and values, so no stage ever touches SQLAlchemy
 - `datasets` DatasetRepo, `models` ModelRepo (registry), `billing` BillingRepo (plans,
   tenants, keys, metering, usage), `alerts` AlertRepo, `invoices` InvoiceRepo, `limits`
   LimitRepo (database rate limits), `feedback` FeedbackRepo, `jobs` JobRepo,
-  `experiments` ExperimentRepo (experiments and their per-arm totals), `monitoring` MonitorRepo (prediction-log windows, retention, monitoring alerts);
+  `experiments` ExperimentRepo (experiments and their per-arm totals), `monitoring`
+  MonitorRepo (prediction-log windows, retention, monitoring alerts), `insights` InsightsRepo
+  (the ledger grouped for business reports, exchange rates);
 - `metering`: the metering transaction's mechanics, and the `MeterRules` it is given;
 - `common`: what they share (rows as dicts, ON CONFLICT inserts, the Idempotency-Key digest)."""
 
@@ -16,6 +18,7 @@ from modelmint.store.repos.common import idempotency_digest
 from modelmint.store.repos.datasets import DatasetRepo
 from modelmint.store.repos.experiments import ExperimentRepo, PolicyRepo
 from modelmint.store.repos.feedback import FeedbackRepo
+from modelmint.store.repos.insights import InsightsRepo
 from modelmint.store.repos.invoices import InvoiceRepo
 from modelmint.store.repos.jobs import JobRepo
 from modelmint.store.repos.limits import LimitRepo
@@ -30,6 +33,7 @@ __all__ = [
     "DatasetRepo",
     "ExperimentRepo",
     "FeedbackRepo",
+    "InsightsRepo",
     "InvoiceRepo",
     "JobRepo",
     "LimitRepo",

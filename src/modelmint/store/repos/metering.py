@@ -242,6 +242,7 @@ class MeteringTransaction:
                     period=i.period,
                     created_at=now,
                     live=i.live,
+                    model_version=i.model_version,
                 )
                 for i in items
             ],
