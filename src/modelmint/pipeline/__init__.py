@@ -13,6 +13,9 @@
 - ``export``: ONNX export as the next version, with what changed (:func:`export_model`);
 - ``retraining``: the closed loop, curate feedback -> snapshot -> train -> evaluate ->
   register -> gate -> promote (:func:`retrain`);
+- ``scouting``: the scenario scout's pilots in a scratch workspace, priced and ranked
+  (:func:`run_scout`), their promotion through data add -> train -> register
+  (:func:`promote_pilot`), and the bundled candidates (:func:`bundled_candidates`);
 - ``worker``: the job worker that runs retrains queued over HTTP (the server never trains
   itself), and delivers alerts and ends trials on each turn (:func:`run_worker`).
 
@@ -39,6 +42,7 @@ from modelmint.pipeline.monitoring import (
     purge_log,
 )
 from modelmint.pipeline.retraining import RetrainResult, retrain, retrain_preflight
+from modelmint.pipeline.scouting import bundled_candidates, load_pilot, promote_pilot, run_scout
 from modelmint.pipeline.training import TrainOutcome, cross_validate, train_and_register
 from modelmint.pipeline.worker import JOB_KINDS, run_job, run_worker
 from modelmint.pipeline.workspace import Progress, Workspace
@@ -50,6 +54,7 @@ __all__ = [
     "RetrainResult",
     "TrainOutcome",
     "Workspace",
+    "bundled_candidates",
     "compare_models",
     "cross_validate",
     "deliver_alerts",
@@ -60,13 +65,16 @@ __all__ = [
     "export_model",
     "hf_path_of",
     "load_model",
+    "load_pilot",
     "monitor_report",
     "profile_into",
+    "promote_pilot",
     "purge_log",
     "report_dict",
     "retrain",
     "retrain_preflight",
     "run_job",
+    "run_scout",
     "run_worker",
     "stop_experiment",
     "train_and_register",
