@@ -51,3 +51,34 @@ def line_chart(
     ax.tick_params(axis="y", labelsize=7)
     ax.grid(alpha=0.3)
     return svg(fig)
+
+
+def bar_chart(
+    title: str,
+    labels: list[str],
+    series: dict[str, list[float | None]],
+    *,
+    errors: dict[str, list[float]] | None = None,
+    ylabel: str = "",
+) -> str:
+    """Grouped bars: one group per label, one bar per series (None: no bar); optional error
+    bars (half-widths) per series."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(labels) + 2), 2.8))
+    n = max(len(series), 1)
+    width = 0.8 / n
+    colours = ["#2563eb", "#16a34a", "#dc2626", "#9333ea", "#ea580c"]
+    for k, (name, values) in enumerate(series.items()):
+        xs = [i + (k - (n - 1) / 2) * width for i in range(len(labels))]
+        ys = [float("nan") if v is None else v for v in values]
+        err = (errors or {}).get(name)
+        ax.bar(xs, ys, width, label=name, color=colours[k % len(colours)], yerr=err, capsize=3)
+    ax.set_xticks(range(len(labels)), labels, fontsize=7, rotation=20 if len(labels) > 4 else 0)
+    ax.axhline(0, color="#444", linewidth=0.6)
+    ax.set_title(title, fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    if len(series) > 1:
+        ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, axis="y")
+    return svg(fig)

@@ -13,7 +13,27 @@ See docs/insights.md for every figure and how it is computed."""
 
 from __future__ import annotations
 
+from modelmint.insights.funnel import funnel
 from modelmint.insights.fx import list_rates, set_rate
-from modelmint.insights.reports import costs, margin, revenue
+from modelmint.insights.reports import DIMENSIONS, costs, margin, revenue
+from modelmint.insights.versions import experiments
 
-__all__ = ["costs", "list_rates", "margin", "revenue", "set_rate"]
+REPORTS = {
+    "funnel": funnel,
+    "revenue": revenue,
+    "costs": costs,
+    "margin": margin,
+    "experiments": experiments,
+}
+
+__all__ = [
+    "DIMENSIONS",
+    "REPORTS",
+    "costs",
+    "experiments",
+    "funnel",
+    "list_rates",
+    "margin",
+    "revenue",
+    "set_rate",
+]

@@ -54,7 +54,7 @@ def _with_money(row: dict[str, Any], *names: str) -> dict[str, Any]:
     return row
 
 
-class _Money:
+class MoneyView:
     """Converts sums of micros (one per group, currency and period: each converted once) with
     the owner's dated rates; without a target currency, amounts stay in their own."""
 
@@ -79,11 +79,11 @@ class _Money:
         return [n for c in self.convs.values() for n in c.notes()]
 
 
-def _span(period: str | None, since: str | None, until: str | None, now: datetime) -> Span:
+def money_span(period: str | None, since: str | None, until: str | None, now: datetime) -> Span:
     return parse_span(period, since, until, now=now).whole_periods()
 
 
-def _head(report: str, span: Span, by: str, m: _Money, facts: Facts) -> dict[str, Any]:
+def _head(report: str, span: Span, by: str, m: MoneyView, facts: Facts) -> dict[str, Any]:
     return {
         "report": report,
         "by": by,
@@ -94,7 +94,7 @@ def _head(report: str, span: Span, by: str, m: _Money, facts: Facts) -> dict[str
     }
 
 
-def _sum_revenue(facts: Facts, by: str, m: _Money) -> dict[tuple[str, str], dict[str, int]]:
+def _sum_revenue(facts: Facts, by: str, m: MoneyView) -> dict[tuple[str, str], dict[str, int]]:
     """(group, currency) -> issued/draft micros; per period first, so conversion is per period."""
     raw: dict[tuple[str, str, str, bool], int] = defaultdict(int)
     for f in facts.revenue:
@@ -108,7 +108,7 @@ def _sum_revenue(facts: Facts, by: str, m: _Money) -> dict[tuple[str, str], dict
 
 
 def _series(
-    facts: Facts, m: _Money, cost_of: Callable[[str, str], int | None] | None = None
+    facts: Facts, m: MoneyView, cost_of: Callable[[str, str], int | None] | None = None
 ) -> list[dict[str, Any]]:
     per: dict[tuple[str, str], int] = defaultdict(int)
     for f in facts.revenue:
@@ -140,8 +140,8 @@ def revenue(
     """Issued invoices (net of credit notes) and drafts, allocated by `by`."""
     now = now or datetime.now(UTC)
     check_by(by)
-    span = _span(period, since, until, now)
-    m = _Money(store, currency)
+    span = money_span(period, since, until, now)
+    m = MoneyView(store, currency)
     facts = collect(store, settings, span, now=now, costs=False)
     sums = _sum_revenue(facts, by, m)
     calls = _calls(facts, by, m, live_only=True)
@@ -168,7 +168,7 @@ def revenue(
 
 
 def _sum_cost(
-    facts: Facts, by: str, prices: CostPrices, m: _Money, per_currency: bool
+    facts: Facts, by: str, prices: CostPrices, m: MoneyView, per_currency: bool
 ) -> tuple[dict[tuple[str, str], dict[str, Any]], list[str]]:
     """(group, currency) -> cost figures. Costs are measured in the cost currency; with
     `per_currency` each is put in the currency of the tenant it served, so that it meets that
@@ -212,7 +212,9 @@ COST_KINDS = ("serving_micros", "experiment_micros", "storage_micros", "fixed_mi
 _ZERO = {"compute_s": 0.0, "experiment_s": 0.0, "predictions": 0, "measured": 0}
 
 
-def _calls(facts: Facts, by: str, m: _Money, live_only: bool) -> dict[tuple[str, str], list[int]]:
+def _calls(
+    facts: Facts, by: str, m: MoneyView, live_only: bool
+) -> dict[tuple[str, str], list[int]]:
     """(group, currency) -> [calls, units] (live calls only, or every metered call)."""
     out: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for c in facts.calls:
@@ -242,12 +244,12 @@ def costs(
     """Measured cost to serve by `by`: compute seconds behind it, cost per 1,000 calls."""
     now = now or datetime.now(UTC)
     check_by(by)
-    span = _span(period, since, until, now)
-    m = _Money(store, currency)
+    span = money_span(period, since, until, now)
+    m = MoneyView(store, currency)
     prices = CostPrices.of(settings)
     facts = collect(store, settings, span, now=now)
     sums, missing = _sum_cost(facts, by, prices, m, per_currency=False)
-    calls = _calls(facts, by, _Money(store, None) if not m.target else m, live_only=False)
+    calls = _calls(facts, by, MoneyView(store, None) if not m.target else m, live_only=False)
     rows = []
     for (g, cur), o in sorted(sums.items()):
         n = sum(v[0] for (g2, _), v in calls.items() if g2 == g)
@@ -299,8 +301,8 @@ def margin(
     """Revenue - cost to serve by `by`, per currency (or in one), with gross margin %."""
     now = now or datetime.now(UTC)
     check_by(by)
-    span = _span(period, since, until, now)
-    m = _Money(store, currency)
+    span = money_span(period, since, until, now)
+    m = MoneyView(store, currency)
     prices = CostPrices.of(settings)
     facts = collect(store, settings, span, now=now)
     rev = _sum_revenue(facts, by, m)

@@ -36,6 +36,7 @@ from modelmint.serve.errors import ADMIN_ERRORS, error_responses
 from modelmint.serve.experiments import experiments_router
 from modelmint.serve.explain import ExplainQueue
 from modelmint.serve.gateway import Gateway
+from modelmint.serve.insights import insights_router
 from modelmint.serve.metrics import Metrics
 from modelmint.serve.middleware import RequestIdAndBodyLimit
 from modelmint.serve.monitoring import monitoring_router
@@ -336,6 +337,7 @@ def create_app(
 
     app.include_router(admin_router(store, settings))
     app.include_router(monitoring_router(store, settings))
+    app.include_router(insights_router(store, settings))
     app.include_router(experiments_router(store, pool))
 
     @app.get(
