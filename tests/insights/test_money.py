@@ -246,3 +246,29 @@ def test_bad_spans_are_refused(ws, settings):
         insights.margin(ws.store, settings, since="2026-10-05", until="2026-10-01")
     with pytest.raises(InvalidInput, match="not a date"):
         insights.costs(ws.store, settings, since="yesterday")
+
+
+def test_versions_side_by_side_on_money_and_outcomes(ws, settings):
+    billing.create_plan(ws.store, "payg", price_per_1k="2.00")
+    with time_machine.travel(start_of(LAST), tick=False):
+        billing.create_tenant(ws.store, "acme", plan="payg")
+    tid = ws.store.billing.tenant("acme")["id"]
+    v1 = _rows(100, 1, 10.0)
+    v2 = _rows(100, 2, 20.0)
+    for rows in (v1, v2):
+        assert meter(ws, "acme", rows, period=LAST, at=inside(LAST)) == MeterOutcome.OK
+    for r in v1[:10]:  # v1 converts 10%, v2 30% worth 5.0 each
+        ws.store.feedback.add_outcome(r["id"], tid, "converted", 1.0)
+    for r in v2[:30]:
+        ws.store.feedback.add_outcome(r["id"], tid, "converted", 5.0)
+    s = settings.model_copy(update={"cost_cpu_core_hour": "3.60", "cost_cores_per_batch": 1})
+    rep = insights.experiments(ws.store, s, period=LAST)
+    by = {r["version"]: r for r in rep["rows"]}
+    assert by[1]["outcomes"]["converted"]["rate"] == 0.1
+    assert by[2]["outcomes"]["converted"]["rate"] == 0.3
+    assert by[2]["outcomes"]["converted"]["value_per_call"] == 1.5  # 30 x 5.0 / 100 predictions
+    low, high = by[2]["outcomes"]["converted"]["interval"]
+    assert low < 0.3 < high
+    assert by[1]["revenue_micros"] == by[2]["revenue_micros"] == 200_000  # 100 units x 2.00/1k
+    assert by[1]["cost_micros"] == 1_000 and by[2]["cost_micros"] == 2_000
+    assert by[1]["margin_micros"] == 199_000 and by[2]["margin_micros"] == 198_000

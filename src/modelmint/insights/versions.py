@@ -13,6 +13,7 @@ from typing import Any
 from modelmint.errors import InvalidInput
 from modelmint.insights.ledger import CostPrices, collect
 from modelmint.insights.reports import MoneyView, money, money_span
+from modelmint.intervals import wilson
 from modelmint.settings import Settings
 from modelmint.store import Store
 
@@ -87,10 +88,13 @@ def experiments(
         if keep(o["scenario"]) and (o["scenario"], o["model_version"]) in rows:
             r = rows[(o["scenario"], o["model_version"])]
             n = r["predictions"]
+            low, high = wilson(o["with_event"], n) if n else (None, None)
             r["outcomes"][o["event"]] = {
                 "predictions_with_event": o["with_event"],
                 "rate": round(o["with_event"] / n, 4) if n else None,
-                "value_per_call": round(o["value"] / r["calls"], 6) if r["calls"] else None,
+                "interval": None if low is None else [round(low, 4), round(high, 4)],
+                # per prediction, as in the monitoring report and the experiments
+                "value_per_call": round(o["value"] / n, 6) if n else None,
             }
     out_rows = []
     for _, r in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1])):
