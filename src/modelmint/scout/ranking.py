@@ -3,9 +3,10 @@
 Order: candidates whose pilot is learnable (the low end of the quality interval beats the trivial
 answer) come first, then by the pessimistic monthly margin (at the low end of the interval),
 then by payback. A candidate that cannot be learned therefore never wins on its price. Each
-candidate's reason compares it with the one ranked just above it and names what decided:
-not learnable, too uncertain for its error cost, lower revenue, higher error cost, or higher
-serving cost; data-quality flags and pilots cut short by the budget are added."""
+candidate's reason compares it with the one ranked just above it: the difference of their
+pessimistic margins is split into revenue, expected error cost, uncertainty (margin lost to
+the interval: expected minus pessimistic) and serving + fixed cost, and the largest part is
+named - or "not learnable", which outranks everything; data-quality flags and pilots cut short by the budget are added."""
 
 from __future__ import annotations
 
@@ -67,7 +68,8 @@ def payback_text(months: float | None) -> str:
     if months < 1 / 30:
         return "under a day"
     if months < 1:
-        return f"{months * 30:.0f} days"
+        days = round(months * 30)
+        return f"{days} day{'' if days == 1 else 's'}"
     return f"{months:.1f} months"
 
 
@@ -135,36 +137,38 @@ def _reason(n: int, s: Scenario, p: Pilot, e: Economics, above: Ranked | None) -
         )
     a = above.economics
     versus = f"margin {money(e.margin, cur)} against {above.name}'s {money(a.margin, cur)}"
-    if e.margin_expected > a.margin and e.uncertainty_cost > 0:
+    # the pessimistic margins' difference, split into what makes it up (the parts sum to it)
+    gaps = {
+        "revenue": a.revenue - e.revenue,
+        "errors": e.error_cost_expected - a.error_cost_expected,
+        "uncertainty": e.uncertainty_cost - a.uncertainty_cost,
+        "serving": (e.serving_cost + e.fixed_cost) - (a.serving_cost + a.fixed_cost),
+    }
+    worst = max(gaps, key=lambda k: gaps[k])
+    if gaps[worst] <= 0:
+        what = "a lower margin at the pessimistic quality"
+    elif worst == "uncertainty":
         return (
             f"{head}: quality {p.quality:.2f} ± {p.half_width:.2f} is too uncertain for the "
             f"error cost of {money(micros(s.cost_per_error), cur)} per call - at its low end "
             f"{p.low:.2f} the {versus}" + _tail(p)
         )
-    gaps = {
-        "revenue": a.revenue - e.revenue,
-        "errors": e.error_cost - a.error_cost,
-        "serving": (e.serving_cost + e.fixed_cost) - (a.serving_cost + a.fixed_cost),
-    }
-    worst = max(gaps, key=lambda k: gaps[k])
-    if worst == "revenue" and gaps[worst] > 0:
+    elif worst == "revenue":
         what = (
             f"earns less - {money(e.revenue, cur)} a month ({price_text(s, cur)}, "
             f"{s.monthly_calls:,} calls) against {money(a.revenue, cur)}"
         )
-    elif worst == "errors" and gaps[worst] > 0:
+    elif worst == "errors":
         what = (
-            f"its errors cost more - {s.monthly_calls:,} calls x {1 - p.low:.0%} wrong (quality "
-            f"{p.low:.2f} at the pessimistic end) x {money(micros(s.cost_per_error), cur)} = "
-            f"{money(e.error_cost, cur)} a month"
+            f"its errors cost more - {s.monthly_calls:,} calls x {1 - p.quality:.0%} wrong "
+            f"(quality {p.quality:.2f}) x {money(micros(s.cost_per_error), cur)} = "
+            f"{money(e.error_cost_expected, cur)} a month"
         )
-    elif worst == "serving" and gaps[worst] > 0:
+    else:
         what = (
             f"costs more to serve - {money(e.serving_cost_per_1k, cur)} per 1,000 calls "
             f"measured ({p.serving_cpu_s_per_1k:.1f} CPU core-seconds)"
         )
-    else:
-        what = "a lower margin at the pessimistic quality"
     loss = " and loses money" if e.margin <= 0 else ""
     return f"{head}: {what}{loss}; {versus}" + _tail(p)
 
