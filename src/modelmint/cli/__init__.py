@@ -19,7 +19,6 @@ from modelmint.cli import models as model_cmds
 from modelmint.cli import monitor as monitor_cmds
 from modelmint.cli import policy as policy_cmds
 from modelmint.cli import scout as scout_cmds
-from modelmint.cli import scout as scout_cmds
 from modelmint.cli import serve as serve_cmds
 from modelmint.cli import train as train_cmds
 from modelmint.cli._common import State, err_console, setup_logging
@@ -71,7 +70,6 @@ app.add_typer(invoice_cmds.app, name="invoices")
 app.add_typer(billing_cmds.alerts, name="alerts")
 app.add_typer(experiment_cmds.app, name="experiments")
 app.add_typer(policy_cmds.app, name="policy")
-app.add_typer(scout_cmds.app, name="scout")
 app.add_typer(scout_cmds.app, name="scout")
 app.add_typer(insight_cmds.app, name="insights")
 app.add_typer(insight_cmds.fx_app, name="fx")

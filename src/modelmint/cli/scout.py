@@ -102,7 +102,7 @@ def print_ranking(report: Any) -> None:
                     r.name,
                     f"{r.pilot.rows_used:,}/{r.pilot.rows_in_file:,}",
                     f"{r.pilot.quality:.3f} [{r.pilot.low:.3f}, {r.pilot.high:.3f}]",
-                    money(r.economics.serving_cost_per_1k, cur).removesuffix(f" {cur}"),
+                    money(r.economics.serving_cost_per_1k, cur, 4).removesuffix(f" {cur}"),
                     money(r.economics.revenue, cur).removesuffix(f" {cur}"),
                     money(r.economics.error_cost, cur).removesuffix(f" {cur}"),
                     money(r.economics.margin, cur).removesuffix(f" {cur}"),

@@ -63,13 +63,13 @@ much is refused up front."""
 
 FOLDS = {True: 3, False: 5}
 MAX_ROWS = {
-    True: {"text": 600, "tabular": 2000},
-    False: {"text": 5000, "tabular": 20000},
+    True: {"text": 1000, "tabular": 5000},
+    False: {"text": 5000, "tabular": 50000},
 }
 """Most rows a pilot uses (quick, normal); text pilots also shrink to what the measured encoder
 speed allows in their share of the budget."""
 
-EMBED_SHARE = 0.4
+EMBED_SHARE = 0.5
 """Share of a text pilot's time its embeddings may take (measured on a probe of the rows)."""
 
 SERVE_GROUP = 16
@@ -407,9 +407,11 @@ def _embed_rate(ws: Workspace, config: TrainConfig, examples: list[Example], clo
     is not wasted)."""
     from modelmint.modeling import embed_with_cache, get_encoder
 
-    probe = [e.text for e in examples[:PROBE]]
+    encoder = get_encoder(config.base_model)
+    encoder.embed([e.text for e in examples[:2]], config.max_tokens)  # loads the weights
+    probe = [e.text for e in examples[2 : 2 + PROBE]]
     t = clock()
-    embed_with_cache(get_encoder(config.base_model), probe, config.max_tokens, ws.cache)
+    embed_with_cache(encoder, probe, config.max_tokens, ws.cache)
     return (clock() - t) / max(len(probe), 1)
 
 
@@ -512,15 +514,21 @@ def _headline(audit: dict[str, Any], rows: int) -> tuple[dict[str, Any], list[st
     flags = []
     total = max(head["rows"], 1)
     if head["duplicates"] / total > 0.05:
-        flags.append(f"{head['duplicates']:,} duplicate rows ({head['duplicates'] / total:.0%})")
+        flags.append(
+            f"{_n(head['duplicates'], 'duplicate row')} ({head['duplicates'] / total:.0%})"
+        )
     if head["conflicts"]:
-        flags.append(f"{head['conflicts']:,} inputs with conflicting labels")
+        flags.append(f"{_n(head['conflicts'], 'input')} with conflicting labels")
     if head["missing_labels"] / total > 0.05:
-        flags.append(f"{head['missing_labels']:,} rows without a label or target")
+        flags.append(f"{_n(head['missing_labels'], 'row')} without a label or target")
     rare = audit.get("rare_classes") or []
     if rare:
         flags.append(f"{len(rare)} rare class(es): {', '.join(rare[:5])}")
     return head, flags
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def _label_issues(

@@ -33,11 +33,11 @@ def micros(amount: Decimal | None) -> int:
     return 0 if amount is None else Money.parse(amount).micros
 
 
-def money(m: int, currency: str) -> str:
-    """12,345.67 CNY (negative amounts keep their sign)."""
+def money(m: int, currency: str, places: int = 2) -> str:
+    """12,345.67 CNY (negative amounts keep their sign); `places` decimals."""
     sign = "-" if m < 0 else ""
     whole = Decimal(abs(m)) / Decimal(1_000_000)
-    return f"{sign}{whole:,.2f} {currency}"
+    return f"{sign}{whole:,.{places}f} {currency}"
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ class Ranked:
             "shown": {
                 "revenue": money(e.revenue, cur),
                 "serving_cost": money(e.serving_cost, cur),
-                "serving_cost_per_1k": money(e.serving_cost_per_1k, cur),
+                "serving_cost_per_1k": money(e.serving_cost_per_1k, cur, 4),
                 "error_cost": money(e.error_cost, cur),
                 "value": money(e.value, cur),
                 "margin": money(e.margin, cur),
@@ -166,7 +166,7 @@ def _reason(n: int, s: Scenario, p: Pilot, e: Economics, above: Ranked | None) -
         )
     else:
         what = (
-            f"costs more to serve - {money(e.serving_cost_per_1k, cur)} per 1,000 calls "
+            f"costs more to serve - {money(e.serving_cost_per_1k, cur, 4)} per 1,000 calls "
             f"measured ({p.serving_cpu_s_per_1k:.1f} CPU core-seconds)"
         )
     loss = " and loses money" if e.margin <= 0 else ""

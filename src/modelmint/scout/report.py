@@ -128,7 +128,7 @@ def render_html(report: ScoutReport) -> str:
                 r.rank,
                 r.name,
                 f"{r.pilot.quality:.3f} [{r.pilot.low:.3f}, {r.pilot.high:.3f}]",
-                money(r.economics.serving_cost_per_1k, cur),
+                money(r.economics.serving_cost_per_1k, cur, 4),
                 money(r.economics.revenue, cur),
                 money(r.economics.error_cost, cur),
                 money(r.economics.margin, cur),
