@@ -160,7 +160,8 @@ def main() -> int:
         )
     print()
     for x in rows:
-        print(f"- {x['name']}: {x['reason']}" + "".join(f" [{n}]" for n in x["notes"]))
+        extra = [n for n in x["notes"] if "cut short" not in n]  # the reason says those
+        print(f"- {x['name']}: {x['reason']}" + "".join(f" [{n}]" for n in extra))
     return 0
 
 

@@ -143,3 +143,11 @@ def test_cli_refuses_with_one_red_line(mm, scenarios):
     assert out.err.strip().count("\n") <= 1
     out = mm("scout", "promote", "nothing", code=4)
     assert "no pilot named 'nothing'; none has run yet - run `modelmint scout" in out.err
+
+
+def test_data_that_cannot_be_piloted_names_the_candidate(ws, scenarios, tmp_path):
+    # one class only: found when the file is read, after the checks; nothing is kept
+    (tmp_path / "clear.csv").write_text(
+        "review,sentiment\n" + "".join(f"很好 {i},pos\n" for i in range(30)), encoding="utf-8"
+    )
+    refused(ws, scenarios, r"scenarios.yaml, scenario 'clear-reviews': only one class \('pos'\)")

@@ -130,8 +130,8 @@ def run_scout(
         for i, plan in enumerate(plans):
             now = clock()
             share = max(need, (deadline - now) / (n - i))
-            pilots.append(
-                _pilot(
+            try:
+                pilot = _pilot(
                     scratch,
                     plan,
                     seconds=share,
@@ -142,7 +142,11 @@ def run_scout(
                     clock=clock,
                     cpu_clock=cpu_clock,
                 )
-            )
+            except InvalidInput as exc:  # e.g. one class left after cleaning: name the candidate
+                raise InvalidInput(
+                    f"{spec_path.name}, scenario '{plan.scenario.name}': {exc.message}"
+                ) from None
+            pilots.append(pilot)
         ranking = rank(
             [
                 (p.scenario, pilot, price_pilot(p.scenario, spec.compute, pilot, spec.currency))
