@@ -99,7 +99,8 @@ def print_ranking(report: Any) -> None:
             [
                 [
                     r.rank,
-                    r.name,
+                    r.name
+                    + (" (cut short)" if any("cut short" in n for n in r.pilot.notes) else ""),
                     f"{r.pilot.rows_used:,}/{r.pilot.rows_in_file:,}",
                     f"{r.pilot.quality:.3f} [{r.pilot.low:.3f}, {r.pilot.high:.3f}]",
                     money(r.economics.serving_cost_per_1k, cur, 4).removesuffix(f" {cur}"),
