@@ -29,6 +29,7 @@ def test_demo_runs_the_whole_loop_on_a_small_sample(tmp_path, monkeypatch, capsy
     _check_traffic_and_what_the_server_recorded(result)
     _check_the_loop(result)
     _check_usage_and_invoice(result)
+    _check_business(result)
     _check_simulated_figures_are_labelled(capsys.readouterr().out)
     assert result.seconds < 600  # the demo's promise: under 10 minutes on 2 cores
 
@@ -149,3 +150,25 @@ def test_the_cli_passes_its_options_to_run_demo(tmp_path, monkeypatch):
         "feedback_share": 0.5,
         "seed": 3,
     }
+
+
+def _check_business(result: DemoResult) -> None:
+    b = result.business
+    docs = b.revenue["invoices"]
+    assert all(d["status"] == "draft" for d in docs) and len(docs) >= 1 + b.prospects
+    assert all(d["allocated_micros"] == d["total_micros"] for d in docs)
+    assert sum(r["revenue_micros"] for r in b.revenue["rows"]) == sum(
+        d["total_micros"] for d in docs
+    )
+    acme = next(d for d in docs if d["tenant"] == result.shop.tenant)
+    assert acme["total_micros"] == result.summary.invoice["total_micros"]
+    costs = {r["version"]: r for r in b.costs["rows"]}
+    assert costs[f"{SCENARIO}:1"]["compute_seconds"] > 0
+    assert costs[f"{SCENARIO}:1"]["measured_share"] == 1.0  # every call's compute was measured
+    assert costs[f"{SCENARIO}:1"]["per_1k_calls_micros"] > 0
+    trial = next(r for r in b.funnel["rows"] if r["plan"] == "trial-14")
+    assert (trial["created"], trial["first_call"], trial["active"], trial["paid"]) == (5, 3, 2, 0)
+    versions = {r["version"]: r for r in b.versions["rows"]}
+    assert set(versions) == {1, 2}
+    assert all("converted" in r["outcomes"] for r in versions.values())
+    assert b.report.is_file() and "<svg" in b.report.read_text()

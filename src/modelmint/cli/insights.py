@@ -61,7 +61,7 @@ COLUMNS = {
 }
 
 
-def _fmt(v: Any) -> str:
+def fmt(v: Any) -> str:
     if v is None:
         return "-"
     if isinstance(v, float):
@@ -91,10 +91,10 @@ def _out(report: dict[str, Any], as_json: bool, html: Path | None) -> None:
         rows = []
         for r in report["rows"]:
             events = "; ".join(
-                f"{e} {_fmt(o['rate'])} (value/call {_fmt(o['value_per_call'])})"
+                f"{e} {fmt(o['rate'])} (value/call {fmt(o['value_per_call'])})"
                 for e, o in r["outcomes"].items()
             )
-            rows.append([f"{r['scenario']}:{r['version']}", *(_fmt(r[c]) for c in cols), events])
+            rows.append([f"{r['scenario']}:{r['version']}", *(fmt(r[c]) for c in cols), events])
         console.print(table(None, ["version", *cols, "outcomes"], rows))
         for e in report["experiments"]:
             console.print(
@@ -103,7 +103,7 @@ def _out(report: dict[str, Any], as_json: bool, html: Path | None) -> None:
             )
     else:
         cols = COLUMNS[kind]
-        rows = [[_fmt(r[by]), *(_fmt(r.get(c)) for c in cols)] for r in report["rows"]]
+        rows = [[fmt(r[by]), *(fmt(r.get(c)) for c in cols)] for r in report["rows"]]
         if not rows:
             console.print("[dim]nothing in this span[/dim]")
         else:
@@ -114,7 +114,7 @@ def _out(report: dict[str, Any], as_json: bool, html: Path | None) -> None:
                     "trial -> paid",
                     ["plan", "trials", "ended", "paid", "trial_to_paid"],
                     [
-                        [_fmt(t[c]) for c in ("plan", "trials", "ended", "paid", "trial_to_paid")]
+                        [fmt(t[c]) for c in ("plan", "trials", "ended", "paid", "trial_to_paid")]
                         for t in report["trials"]
                     ],
                 )

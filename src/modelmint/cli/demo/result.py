@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelmint.cli.demo.business import Business
 from modelmint.cli.demo.loop import Challenged, Watched
 from modelmint.cli.demo.steps import (
     DatasetVersion,
@@ -37,6 +38,7 @@ class DemoResult:
     challenged: Challenged
     load: LoadTest
     summary: Summary
+    business: Business
     seconds: float  # wall time of the whole demo
 
     @property

@@ -9,6 +9,7 @@ from pathlib import Path
 from modelmint.cli._common import progress_ui
 from modelmint.cli.demo import show
 from modelmint.cli.demo.api import api_server
+from modelmint.cli.demo.business import business_view
 from modelmint.cli.demo.loop import challenge, watch_drift
 from modelmint.cli.demo.result import DemoResult
 from modelmint.cli.demo.steps import (
@@ -99,6 +100,8 @@ def run_demo(
             show.load(load)
 
             summary = summarize(ws, api, shop)
+            with progress_ui() as progress:
+                business = business_view(ws, api, reviews, rng=rng, progress=progress)
         result = DemoResult(
             home=home,
             reviews=reviews,
@@ -113,10 +116,13 @@ def run_demo(
             challenged=challenged,
             load=load,
             summary=summary,
+            business=business,
             seconds=time.perf_counter() - started,
         )
         show.heading(9, "Summary")
         show.summary(result)
+        show.heading(10, "The business view", show.BUSINESS_INTRO)
+        show.business(business)
         return result
     finally:
         ws.close()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from modelmint.cli._common import console, table
 from modelmint.cli.demo.api import SCENARIO, Api
+from modelmint.cli.demo.business import Business
 from modelmint.cli.demo.loop import Challenged, Watched
 from modelmint.cli.demo.result import DemoResult
 from modelmint.cli.demo.steps import (
@@ -306,3 +307,99 @@ def summary(result: DemoResult) -> None:
         f"(use the full key printed in step 4; `modelmint --home {home} keys create --tenant "
         f"{shop.tenant}` makes another)"
     )
+
+
+BUSINESS_INTRO = (
+    "Five more prospects (simulated) sign up on a 14-day trial plan and try the API. The owner "
+    "asks what the scenario earns (this month's drafts: the month is still open), what a call "
+    "costs to serve (the compute time the server measured for every batch, priced at 0.04 per "
+    "core-hour), the margin, the funnel of its tenants, and v1 against v2."
+)
+
+
+def business(b: Business) -> None:
+    from modelmint.cli.insights import fmt
+
+    cost_rows = {r["version"]: r for r in b.costs["rows"]}
+    rows = []
+    for r in b.revenue["rows"]:
+        c = cost_rows.get(r["version"], {})
+        rows.append(
+            [
+                r["version"],
+                f"{r['revenue']} {r['currency']}",
+                fmt(c.get("calls")),
+                fmt(c.get("compute_seconds")),
+                f"{c.get('per_1k_calls') or '-'} {c.get('currency', '')}",
+            ]
+        )
+    console.print(
+        table(
+            "revenue (simulated usage, draft) and measured cost to serve, by version",
+            ["version", "revenue", "calls", "compute s", "cost / 1k calls"],
+            rows,
+            numbers=4,
+        )
+    )
+    console.print(
+        table(
+            "margin by scenario (simulated usage)",
+            ["scenario", "revenue", "cost", "margin", "gross margin %"],
+            [
+                [
+                    r["scenario"],
+                    f"{r['revenue']} {r['currency']}",
+                    r["cost"] or "-",
+                    r["margin"] or "-",
+                    fmt(r["margin_pct"]),
+                ]
+                for r in b.margin["rows"]
+            ],
+            numbers=4,
+        )
+    )
+    f = b.funnel
+    console.print(
+        table(
+            f"funnel by plan (simulated tenants; active = {f['active_calls']} calls in a month)",
+            ["plan", "created", "first call", "active", "paid", "median days to first call"],
+            [
+                [
+                    r["plan"],
+                    r["created"],
+                    r["first_call"],
+                    r["active"],
+                    r["paid"],
+                    fmt(r["median_days_created_to_first_call"]),
+                ]
+                for r in f["rows"]
+            ],
+            numbers=5,
+        )
+    )
+    console.print(
+        "paid counts issued invoices with an amount due: none yet, the month is still open "
+        "(`modelmint invoices close` issues them once it has ended)."
+    )
+    vrows = []
+    for r in b.versions["rows"]:
+        conv = r["outcomes"].get("converted") or {}
+        vrows.append(
+            [
+                f"{r['scenario']}:{r['version']}",
+                r["calls"],
+                f"{r['revenue'] or '-'}",
+                r["cost"],
+                f"{r['margin'] or '-'}",
+                fmt(conv.get("rate")),
+            ]
+        )
+    console.print(
+        table(
+            f"v1 against v2 (simulated usage and conversions; {b.versions['currency']})",
+            ["version", "calls", "revenue", "cost", "margin", "conversion (simulated)"],
+            vrows,
+            numbers=5,
+        )
+    )
+    console.print(f"charts: {b.report} and {b.funnel_report}")
