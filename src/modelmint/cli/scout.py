@@ -90,6 +90,7 @@ def print_ranking(report: Any) -> None:
                 "scenario",
                 "rows",
                 "quality [95% CI]",
+                "CPU s/1k",
                 "serve/1k",
                 "revenue",
                 "errors",
@@ -103,6 +104,7 @@ def print_ranking(report: Any) -> None:
                     + (" (cut short)" if any("cut short" in n for n in r.pilot.notes) else ""),
                     f"{r.pilot.rows_used:,}/{r.pilot.rows_in_file:,}",
                     f"{r.pilot.quality:.3f} [{r.pilot.low:.3f}, {r.pilot.high:.3f}]",
+                    f"{r.pilot.serving_cpu_s_per_1k:.1f}",
                     money(r.economics.serving_cost_per_1k, cur, 4).removesuffix(f" {cur}"),
                     money(r.economics.revenue, cur).removesuffix(f" {cur}"),
                     money(r.economics.error_cost, cur).removesuffix(f" {cur}"),
@@ -111,16 +113,17 @@ def print_ranking(report: Any) -> None:
                 ]
                 for r in report.ranking
             ],
-            numbers=7,
+            numbers=8,
         )
     )
     for r in report.ranking:
         a = r.pilot.audit
+        errors = a["suspected_label_errors"]
         audit = (
-            f"audit: {a['rows']:,} rows, "
-            + (f"{a['classes']} classes, " if a.get("classes") else "")
-            + f"{a['duplicates']:,} duplicates, {a['conflicts']:,} conflicts, "
-            + f"suspected label errors {a['suspected_label_errors'] if a['suspected_label_errors'] is not None else 'n/a'}"
+            f"audit: {a['rows']:,} rows"
+            + (f", {a['classes']} classes" if a.get("classes") else "")
+            + f", duplicates {a['duplicates']:,}, conflicts {a['conflicts']:,}, suspected label "
+            + f"errors {'n/a' if errors is None else f'{errors:,}'}"
         )
         console.print(f"[bold]{r.rank}. {r.name}[/]: {r.reason}", highlight=False)
         console.print(f"   {audit}", highlight=False)
