@@ -7,9 +7,10 @@ PostgreSQL. Target (BENCHMARKS.md B5): linear or better; issue 14: seconds at 10
 
 The ledger, per size n (seeded): 100 tenants on 3 plans (pay-as-you-go with a per-scenario
 price, graduated tiers, a subscription with included units), created before the month; n usage
-rows (one call each, 1 to 8 units) spread over the month's days, 3 scenarios x 2 unit types x 2
+rows (one call each, one unit) spread over the month's days, 3 scenarios x 2 unit types x 2
 answering versions; and one prediction-log row per call with its compute time (what serving
-writes). Rows go in by the database's bulk path (executemany / COPY), untimed; then ANALYZE.
+writes), and the hourly rollup of both that the metering transaction keeps beside them. Rows go
+in by the database's bulk path (executemany / COPY), untimed; then ANALYZE.
 
 Timed, each in a fresh process (its wall time inside the process, and the process's peak RSS):
 - ``close``: `invoices close` of the month (every tenant's invoice: the draft per plan segment
@@ -84,6 +85,7 @@ def build(url: str, n: int) -> None:
             cur.execute("PRAGMA synchronous=OFF")
             cur.execute("PRAGMA cache_size=-1000000")
         done = 0
+        rollup: dict[tuple, list] = {}
         while done < n:
             k = min(CHUNK, n - done)
             usage, preds = [], []
@@ -95,7 +97,7 @@ def build(url: str, n: int) -> None:
                 sc = SCENARIOS[rng.randrange(3)]
                 ut = "explain" if rng.random() < 0.1 else "predict"
                 v = 1 if rng.random() < 0.6 else 2
-                units = rng.randint(1, 8)
+                units = 1  # one input a call, one prediction-log row
                 rid = f"R{j:025d}"
                 ts = at.strftime("%Y-%m-%d %H:%M:%S.%f")
                 if store.dialect == "postgresql":
@@ -104,6 +106,12 @@ def build(url: str, n: int) -> None:
                 preds.append(
                     (f"P{j:025d}", rid, tid, "k", sc, v, "x", "pos", 0.9, 3.0, ts, 4.0 * units)
                 )
+                # the hourly rollup the metering transaction writes beside them
+                hk = (at.replace(minute=0, second=0, microsecond=0), tid, sc, ut, v)
+                r = rollup.setdefault(hk, [0, 0, 0.0])
+                r[0] += 1
+                r[1] += units
+                r[2] += 4.0 * units
             if store.dialect == "postgresql":
                 with cur.copy(
                     "COPY usage (id, request_id, tenant_id, key_id, scenario, unit_type, units, "
@@ -134,6 +142,41 @@ def build(url: str, n: int) -> None:
             raw.commit()
             done += k
             log(f"  {done:,}/{n:,} rows")
+        hourly = [
+            (
+                h.strftime("%Y-%m-%d %H:%M:%S.%f")
+                + ("+00" if store.dialect == "postgresql" else ""),
+                tid,
+                sc,
+                ut,
+                v,
+                True,
+                False,
+                PERIOD,
+                c,
+                u,
+                c,
+                c,
+                ms,
+            )
+            for (h, tid, sc, ut, v), (c, u, ms) in rollup.items()
+        ]
+        if store.dialect == "postgresql":
+            with cur.copy(
+                "COPY usage_hourly (hour, tenant_id, scenario, unit_type, model_version, live, "
+                "shadow, period, calls, units, predictions, measured, compute_ms) FROM STDIN"
+            ) as cp:
+                for r in hourly:
+                    cp.write_row(r)
+        else:
+            cur.executemany(
+                "INSERT INTO usage_hourly (hour, tenant_id, scenario, unit_type, model_version, "
+                "live, shadow, period, calls, units, predictions, measured, compute_ms) VALUES "
+                "(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                hourly,
+            )
+        raw.commit()
+        log(f"  {len(hourly):,} rollup rows")
         cur.execute("ANALYZE")
         raw.commit()
     finally:

@@ -155,9 +155,8 @@ def english_csv(tmp_path: Path) -> Path:
 def tiny_encoder() -> str:
     """The tiny deterministic encoder (tests/tiny_encoder.py), registered for the session
     through the real seam (`register_encoder`, read by `get_encoder`); its base model name."""
-    from tests.tiny_encoder import NAME, TinyEncoder
-
     from modelmint.modeling.encoders import register_encoder, unregister_encoder
+    from tests.tiny_encoder import NAME, TinyEncoder
 
     register_encoder(NAME, TinyEncoder)
     yield NAME

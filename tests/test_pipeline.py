@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from tests.usage import meter
 
 from modelmint import billing, data, feedback, registry
 from modelmint.errors import InvalidInput
 from modelmint.pipeline import retrain, run_worker
 from modelmint.store import new_id
 from modelmint.types import MeterOutcome
+from tests.usage import meter
 
 
 def _log_predictions(ws, items):

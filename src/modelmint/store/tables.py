@@ -211,7 +211,41 @@ usage = Table(
     Column("live", Boolean, nullable=False, server_default=true()),
     # the version that answered: revenue is allocated to versions by the units each served
     Column("model_version", Integer, nullable=True),
-    Index("ix_usage_tenant_period", "tenant_id", "period"),
+    # covering for an invoice segment (tenant, period, a time range) and the funnel's n-th call
+    Index(
+        "ix_usage_tenant_period",
+        "tenant_id",
+        "period",
+        "created_at",
+        "scenario",
+        "unit_type",
+        "live",
+        "units",
+    ),
+)
+
+# The ledger rolled up by hour, written in the metering transaction with the calls it counts:
+# insights read these few rows instead of every call. One row per hour, tenant, scenario, unit
+# type, answering version (0: unknown), live/test and shadow (a shadow challenger's predictions:
+# no calls or units, only their compute time).
+usage_hourly = Table(
+    "usage_hourly",
+    metadata,
+    Column("hour", DateTime(timezone=True), primary_key=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), primary_key=True),
+    Column("scenario", String(100), primary_key=True),
+    Column("unit_type", String(20), primary_key=True),
+    Column("model_version", Integer, primary_key=True),
+    Column("live", Boolean, primary_key=True),
+    Column("shadow", Boolean, primary_key=True),
+    Column("period", String(7), nullable=False),
+    Column("calls", BigInteger, nullable=False),
+    Column("units", BigInteger, nullable=False),
+    Column("predictions", BigInteger, nullable=False),
+    Column("measured", BigInteger, nullable=False),  # predictions with a compute time
+    Column("compute_ms", Float, nullable=False),
+    Index("ix_usage_hourly_period", "period"),
+    Index("ix_usage_hourly_tenant", "tenant_id", "period", "hour"),  # a tenant's month, in order
 )
 
 # Units used per tenant and period; the conditional increment enforces the quota atomically.

@@ -1,18 +1,21 @@
-"""What business insights read: usage, compute time, outcomes and tenants' first steps, grouped
-in the database (one GROUP BY over the ledger per report, never a row per call in Python), and
-the owner's dated exchange rates."""
+"""What business insights read: the hourly rollup of the ledger (`usage_hourly`, written in the
+metering transaction with the calls it counts), so a monthly report reads a few thousand rows
+however many calls were made; the usage index for the exact instant of a tenant's first or n-th
+call within an hour; outcomes; and the owner's dated exchange rates."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from modelmint.store import tables as t
 from modelmint.store.db import Database, as_utc, utcnow
 from modelmint.store.repos.common import as_dicts, upsert
+
+HOUR = timedelta(hours=1)
 
 
 def _int(v: Any) -> int:
@@ -24,45 +27,51 @@ class InsightsRepo:
         self.db = db
 
     def usage_totals(self, periods: Sequence[str]) -> list[dict[str, Any]]:
-        """Units and calls per period, tenant, scenario, unit type, answering version and
-        live/test, for the billing periods given."""
-        u = t.usage.c
-        keys = (u.period, u.tenant_id, u.scenario, u.unit_type, u.model_version, u.live)
+        """Units and calls per period, tenant, scenario, unit type, answering version (None:
+        unknown) and live/test, for the billing periods given (from the hourly rollup)."""
+        h = t.usage_hourly.c
+        keys = (h.period, h.tenant_id, h.scenario, h.unit_type, h.model_version, h.live)
         q = (
-            select(*keys, func.sum(u.units).label("units"), func.count().label("calls"))
-            .where(u.period.in_(list(periods)))
+            select(*keys, func.sum(h.units).label("units"), func.sum(h.calls).label("calls"))
+            .where(h.period.in_(list(periods)), h.shadow.is_(False))
             .group_by(*keys)
-        )
-        with self.db.read() as c:
-            rows = as_dicts(c.execute(q))
-        return [
-            {**r, "units": _int(r["units"]), "calls": _int(r["calls"]), "live": bool(r["live"])}
-            for r in rows
-        ]
-
-    def compute_totals(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """Measured compute time per tenant, scenario, version and arm kind (shadow: an
-        experiment's cost, or serving) of the predictions logged in [start, end)."""
-        p = t.predictions.c
-        shadow = case((p.arm == "shadow", True), else_=False).label("shadow")
-        q = (
-            select(
-                p.tenant_id,
-                p.scenario,
-                p.model_version,
-                shadow,
-                func.sum(p.compute_ms).label("compute_ms"),
-                func.count().label("predictions"),
-                func.count(p.compute_ms).label("measured"),
-            )
-            .where(p.created_at >= start, p.created_at < end)
-            .group_by(p.tenant_id, p.scenario, p.model_version, shadow)
         )
         with self.db.read() as c:
             rows = as_dicts(c.execute(q))
         return [
             {
                 **r,
+                "model_version": r["model_version"] or None,
+                "units": _int(r["units"]),
+                "calls": _int(r["calls"]),
+                "live": bool(r["live"]),
+            }
+            for r in rows
+            if _int(r["calls"])
+        ]
+
+    def compute_totals(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Measured compute time per tenant, scenario, version and arm kind (shadow: an
+        experiment's cost, or serving) of the predictions metered in the hours of [start,
+        end)."""
+        h = t.usage_hourly.c
+        keys = (h.tenant_id, h.scenario, h.model_version, h.shadow)
+        q = (
+            select(
+                *keys,
+                func.sum(h.compute_ms).label("compute_ms"),
+                func.sum(h.predictions).label("predictions"),
+                func.sum(h.measured).label("measured"),
+            )
+            .where(h.hour >= start, h.hour < end)
+            .group_by(*keys)
+        )
+        with self.db.read() as c:
+            rows = as_dicts(c.execute(q))
+        return [
+            {
+                **r,
+                "model_version": r["model_version"] or None,
                 "shadow": bool(r["shadow"]),
                 "compute_ms": float(r["compute_ms"] or 0.0),
                 "predictions": _int(r["predictions"]),
@@ -142,24 +151,57 @@ class InsightsRepo:
             return as_dicts(c.execute(q))
 
     def first_calls(self) -> list[dict[str, Any]]:
-        """Each tenant's first live call per scenario."""
-        u = t.usage.c
-        q = (
-            select(u.tenant_id, u.scenario, func.min(u.created_at).label("at"))
-            .where(u.live.is_(True))
-            .group_by(u.tenant_id, u.scenario)
+        """Each tenant's first live call per scenario, to the microsecond: the rollup finds its
+        hour, the usage index the call within it."""
+        h = t.usage_hourly.c
+        called = and_(h.live.is_(True), h.shadow.is_(False), h.calls > 0)
+        first = (
+            select(h.tenant_id, h.scenario, func.min(h.hour).label("first"))
+            .where(called)
+            .group_by(h.tenant_id, h.scenario)
+            .subquery()
         )
+        q = (
+            select(h.tenant_id, h.scenario, h.hour, h.period)
+            .join(
+                first,
+                and_(
+                    first.c.tenant_id == h.tenant_id,
+                    first.c.scenario == h.scenario,
+                    first.c.first == h.hour,
+                ),
+            )
+            .where(called)
+            .distinct()
+        )
+        u = t.usage.c
+        out: dict[tuple[int, str], dict[str, Any]] = {}
         with self.db.read() as c:
-            rows = as_dicts(c.execute(q))
-        return [{**r, "at": as_utc(r["at"])} for r in rows]
+            for tid, scenario, hour, period in c.execute(q).all():
+                hour = as_utc(hour)
+                at = c.execute(
+                    select(func.min(u.created_at)).where(
+                        u.tenant_id == tid,
+                        u.period == period,
+                        u.created_at >= hour,
+                        u.created_at < hour + HOUR,
+                        u.scenario == scenario,
+                        u.live.is_(True),
+                    )
+                ).scalar()
+                at = as_utc(at) or hour
+                prev = out.get((tid, scenario))
+                if prev is None or at < prev["at"]:
+                    out[(tid, scenario)] = {"tenant_id": tid, "scenario": scenario, "at": at}
+        return list(out.values())
 
     def monthly_calls(self) -> list[dict[str, Any]]:
         """Live calls per tenant, scenario and period."""
-        u = t.usage.c
+        h = t.usage_hourly.c
         q = (
-            select(u.tenant_id, u.scenario, u.period, func.count().label("calls"))
-            .where(u.live.is_(True))
-            .group_by(u.tenant_id, u.scenario, u.period)
+            select(h.tenant_id, h.scenario, h.period, func.sum(h.calls).label("calls"))
+            .where(h.live.is_(True), h.shadow.is_(False))
+            .group_by(h.tenant_id, h.scenario, h.period)
         )
         with self.db.read() as c:
             return [{**r, "calls": _int(r["calls"])} for r in as_dicts(c.execute(q))]
@@ -167,20 +209,39 @@ class InsightsRepo:
     def nth_call_at(
         self, tenant_id: int, period: str, n: int, scenario: str | None = None
     ) -> datetime | None:
-        """When the tenant's n-th live call of the period (to the scenario) was made."""
-        u = t.usage.c
-        cond = [u.tenant_id == tenant_id, u.period == period, u.live.is_(True)]
+        """When the tenant's n-th live call of the period (to the scenario) was made: the
+        rollup's running count finds the hour, the usage index the call within it."""
+        h, u = t.usage_hourly.c, t.usage.c
+        cond = [h.tenant_id == tenant_id, h.period == period, h.live.is_(True)]
+        cond.append(h.shadow.is_(False))
         if scenario is not None:
-            cond.append(u.scenario == scenario)
-        q = (
-            select(u.created_at)
-            .where(and_(*cond))
-            .order_by(u.created_at, u.id)
-            .offset(n - 1)
-            .limit(1)
-        )
+            cond.append(h.scenario == scenario)
+        q = select(h.hour, func.sum(h.calls)).where(and_(*cond)).group_by(h.hour).order_by(h.hour)
         with self.db.read() as c:
-            return as_utc(c.execute(q).scalar())
+            seen = 0
+            for hour, calls in c.execute(q).all():
+                calls = _int(calls)
+                if seen + calls >= n:
+                    hour = as_utc(hour)
+                    raw = [
+                        u.tenant_id == tenant_id,
+                        u.period == period,
+                        u.created_at >= hour,
+                        u.created_at < hour + HOUR,
+                        u.live.is_(True),
+                    ]
+                    if scenario is not None:
+                        raw.append(u.scenario == scenario)
+                    at = c.execute(
+                        select(u.created_at)
+                        .where(and_(*raw))
+                        .order_by(u.created_at, u.id)
+                        .offset(n - seen - 1)
+                        .limit(1)
+                    ).scalar()
+                    return as_utc(at) or hour
+                seen += calls
+        return None
 
     def set_rate(self, base: str, quote: str, day: str, rate: str) -> None:
         row = {"base": base, "quote": quote, "day": day, "rate": rate, "created_at": utcnow()}

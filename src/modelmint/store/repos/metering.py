@@ -57,6 +57,50 @@ class MeterRules(Protocol):
         ...
 
 
+def hourly_rows(items: Sequence[MeterItem], now: datetime) -> list[dict[str, Any]]:
+    """The `usage_hourly` increments of metered `items` (all at `now`): calls, units,
+    predictions and their compute time per hour, tenant, scenario, unit type, version, live and
+    shadow."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    agg: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def add(i: MeterItem, version: Any, shadow: bool, rows: Sequence[dict[str, Any]]) -> None:
+        key = (i.tenant_id, i.scenario, i.unit_type, version or 0, i.live, shadow, i.period)
+        a = agg.setdefault(
+            key,
+            {"calls": 0, "units": 0, "predictions": 0, "measured": 0, "compute_ms": 0.0},
+        )
+        if not shadow:
+            a["calls"] += 1
+            a["units"] += i.units
+        ms = [r.get("compute_ms") for r in rows]
+        a["predictions"] += len(rows)
+        a["measured"] += sum(1 for m in ms if m is not None)
+        a["compute_ms"] += float(sum(m for m in ms if m is not None))
+
+    for i in items:
+        add(i, i.model_version, False, i.prediction_rows)
+        by_version: dict[Any, list[dict[str, Any]]] = {}
+        for r in i.shadow_rows:
+            by_version.setdefault(r.get("model_version"), []).append(r)
+        for version, rows in by_version.items():
+            add(i, version, True, rows)
+    return [
+        {
+            "hour": hour,
+            "tenant_id": k[0],
+            "scenario": k[1],
+            "unit_type": k[2],
+            "model_version": k[3],
+            "live": k[4],
+            "shadow": k[5],
+            "period": k[6],  # the call's billing period (the usage row's)
+            **v,
+        }
+        for k, v in agg.items()
+    ]
+
+
 def meter_item(fields: Mapping[str, Any]) -> MeterItem:
     """A `MeterItem` from a dict of its fields (the keyword form callers used before
     `MeterItem`); sequences become tuples."""
@@ -103,6 +147,14 @@ class MeteringTransaction:
         self.insert_alert = insert_ignore(dialect, t.alerts)
         self.insert_predictions = insert(t.predictions)
         self.insert_usage = insert(t.usage)
+        h = upsert(dialect, t.usage_hourly)
+        self.upsert_hourly = h.on_conflict_do_update(
+            index_elements=[c.name for c in t.usage_hourly.primary_key.columns],
+            set_={
+                k: t.usage_hourly.c[k] + h.excluded[k]
+                for k in ("calls", "units", "predictions", "measured", "compute_ms")
+            },
+        )
 
     def run(
         self, c: Any, items: Sequence[MeterItem], rules: MeterRules, now: datetime
@@ -247,3 +299,4 @@ class MeteringTransaction:
                 for i in items
             ],
         )
+        c.execute(self.upsert_hourly, hourly_rows(items, now))
