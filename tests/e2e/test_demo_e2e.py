@@ -172,3 +172,7 @@ def _check_business(result: DemoResult) -> None:
     assert set(versions) == {1, 2}
     assert all("converted" in r["outcomes"] for r in versions.values())
     assert b.report.is_file() and "<svg" in b.report.read_text()
+    ranking = b.scout["ranking"]
+    assert [r["rank"] for r in ranking] == [1, 2, 3] and all(r["reason"] for r in ranking)
+    assert {r["name"] for r in ranking} == {"review-sentiment", "house-price", "credit-risk"}
+    assert b.scout_report.is_file()

@@ -21,6 +21,7 @@ TRIAL_PLAN = "trial-14"
 PROSPECTS = (("p-north", 0), ("p-east", 0), ("p-south", 3), ("p-west", 25), ("p-centre", 30))
 ACTIVE_CALLS = 20  # the demo's threshold of an active tenant (MODELMINT_ACTIVE_CALLS: 100)
 # what a cloud core-hour and a GB-month cost: the demo's prices for the measured compute
+SCOUT_BUDGET = "2m"  # quick pilots of the three bundled candidates (about 70 s on 2 cores)
 COSTS = {"cost_cpu_core_hour": "0.04", "cost_storage_gb_month": "0.02"}
 
 
@@ -37,6 +38,8 @@ class Business:
     versions: dict[str, Any]  # insights experiments: v1 against v2
     report: Path  # the margin report with charts
     funnel_report: Path
+    scout: dict[str, Any]  # the scout's ranking of bundled candidates (ScoutReport.to_dict())
+    scout_report: Path
 
 
 def business_view(
@@ -71,6 +74,13 @@ def business_view(
     report.write_text(render(margin), encoding="utf-8")
     funnel_report = ws.settings.home / "business-funnel.html"
     funnel_report.write_text(render(funnel), encoding="utf-8")
+    from modelmint.pipeline import bundled_candidates, run_scout
+    from modelmint.scout import render_html
+
+    spec = bundled_candidates(ws.settings.home / "scout-candidates")
+    scouted = run_scout(ws, spec, budget=SCOUT_BUDGET, quick=True, progress=progress)
+    scout_report = ws.settings.home / "scout.html"
+    scout_report.write_text(render_html(scouted), encoding="utf-8")
     return Business(
         prospects=len(PROSPECTS),
         calls=total,
@@ -81,4 +91,6 @@ def business_view(
         versions=versions,
         report=report,
         funnel_report=funnel_report,
+        scout=scouted.to_dict(),
+        scout_report=scout_report,
     )

@@ -313,7 +313,9 @@ BUSINESS_INTRO = (
     "Five more prospects (simulated) sign up on a 14-day trial plan and try the API. The owner "
     "asks what the scenario earns (this month's drafts: the month is still open), what a call "
     "costs to serve (the compute time the server measured for every batch, priced at 0.04 per "
-    "core-hour), the margin, the funnel of its tenants, and v1 against v2."
+    "core-hour), the margin, the funnel of its tenants, and v1 against v2. Then the scout runs "
+    "quick pilots of three candidate scenarios from data in PyPI packages and ranks them by "
+    "expected margin."
 )
 
 
@@ -403,3 +405,22 @@ def business(b: Business) -> None:
         )
     )
     console.print(f"charts: {b.report} and {b.funnel_report}")
+    sc = b.scout
+    console.print(
+        table(
+            f"which scenario to sell next: the scout's quick pilots of bundled candidates "
+            f"({sc['currency']} a month; economics assumed in the candidates' YAML)",
+            ["rank", "candidate", "quality [95%]", "margin (pessimistic)", "why"],
+            [
+                [
+                    r["rank"],
+                    r["name"],
+                    f"{r['pilot']['quality']:.3f} [{r['pilot']['low']:.3f}, {r['pilot']['high']:.3f}]",
+                    r["shown"]["margin"],
+                    r["reason"],
+                ]
+                for r in sc["ranking"]
+            ],
+        )
+    )
+    console.print(f"scout report with charts: {b.scout_report}")
