@@ -116,8 +116,10 @@ def test_split_is_sticky_per_subject_and_measured(api, ws):
     )
     assert r.status_code == 201, r.text
     seen: dict[str, set[str]] = {}
-    for round_ in range(2):
-        for i in range(40):
+    # the second round asks 10 subjects again (stickiness); counting all 40 twice would make the
+    # sample-ratio test see 2x correlated calls and flag a mismatch in ~1.6% of runs
+    for round_, subjects in enumerate((40, 10)):
+        for i in range(subjects):
             r = api.post(URL, json={"inputs": TEXTS[:1], "subject": f"user-{i}"})
             assert r.status_code == 200, r.text
             body = r.json()
@@ -130,7 +132,7 @@ def test_split_is_sticky_per_subject_and_measured(api, ws):
     assert both == {"reviews:1", "reviews:2"}
     show = admin(api, "GET", BASE).json()
     rate = show["rate"]
-    assert rate["production"]["calls"] + rate["challenger"]["calls"] == 80
+    assert rate["production"]["calls"] + rate["challenger"]["calls"] == 50
     assert rate["production"]["with_outcome"] == 0 and rate["challenger"]["with_outcome"] > 0
     assert show["sample_ratio"]["expected_share"] == 0.5 and not show["sample_ratio"]["mismatch"]
     assert show["verdict"]["better"] is True
