@@ -132,52 +132,35 @@ def _run(ctx: typer.Context, kind: str, **options: Any) -> dict[str, Any]:
     return insights.REPORTS[kind](ws.store, ws.settings, **options)
 
 
-@app.command("revenue")
-def revenue(
-    ctx: typer.Context,
-    by: ByOpt = "scenario",
-    period: PeriodOpt = None,
-    since: SinceOpt = None,
-    until: UntilOpt = None,
-    currency: CurrencyOpt = None,
-    html: HtmlOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Issued invoices (net of credit notes) and drafts, allocated by the units each served."""
-    r = _run(ctx, "revenue", by=by, period=period, since=since, until=until, currency=currency)
-    _out(r, as_json, html)
+def _money_command(kind: str, doc: str) -> None:
+    """`insights revenue|costs|margin`: one signature, one report each."""
+
+    def command(
+        ctx: typer.Context,
+        by: ByOpt = "scenario",
+        period: PeriodOpt = None,
+        since: SinceOpt = None,
+        until: UntilOpt = None,
+        currency: CurrencyOpt = None,
+        html: HtmlOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        r = _run(ctx, kind, by=by, period=period, since=since, until=until, currency=currency)
+        _out(r, as_json, html)
+
+    command.__doc__ = doc
+    app.command(kind)(command)
 
 
-@app.command("costs")
-def costs(
-    ctx: typer.Context,
-    by: ByOpt = "scenario",
-    period: PeriodOpt = None,
-    since: SinceOpt = None,
-    until: UntilOpt = None,
-    currency: CurrencyOpt = None,
-    html: HtmlOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Measured cost to serve: compute seconds, their price, cost per 1,000 calls."""
-    r = _run(ctx, "costs", by=by, period=period, since=since, until=until, currency=currency)
-    _out(r, as_json, html)
-
-
-@app.command("margin")
-def margin(
-    ctx: typer.Context,
-    by: ByOpt = "scenario",
-    period: PeriodOpt = None,
-    since: SinceOpt = None,
-    until: UntilOpt = None,
-    currency: CurrencyOpt = None,
-    html: HtmlOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Revenue minus the cost to serve, and gross margin %."""
-    r = _run(ctx, "margin", by=by, period=period, since=since, until=until, currency=currency)
-    _out(r, as_json, html)
+for _kind, _doc in (
+    (
+        "revenue",
+        "Issued invoices (net of credit notes) and drafts, allocated by the units each served.",
+    ),
+    ("costs", "Measured cost to serve: compute seconds, their price, cost per 1,000 calls."),
+    ("margin", "Revenue minus the cost to serve, and gross margin %."),
+):
+    _money_command(_kind, _doc)
 
 
 @app.command("funnel")

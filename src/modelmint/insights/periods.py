@@ -25,10 +25,6 @@ class Span:
     periods: tuple[str, ...]
     label: str
 
-    def months(self) -> float:
-        """Length in months (30.44-day months), for monthly prices of a partial span."""
-        return (self.end - self.start).total_seconds() / (30.436875 * 86400)
-
     def whole_periods(self) -> Span:
         """The span rounded out to whole billing periods."""
         start, _ = period_bounds(self.periods[0])
