@@ -3,6 +3,7 @@ with no external asset. Shared by the evaluation report and the monitoring repor
 
 from __future__ import annotations
 
+import html
 import io
 from typing import Any
 
@@ -18,14 +19,19 @@ def pyplot() -> Any:
 
 
 def svg(fig: Any) -> str:
-    """The figure as an inline <svg> element (the figure is closed)."""
+    """The figure as an inline <svg> element (the figure is closed), an image named by its first
+    axes title for screen readers (matplotlib draws the title's text as paths)."""
     plt = pyplot()
+    label = next((ax.get_title() for ax in fig.axes if ax.get_title()), "")
     buf = io.StringIO()
     fig.tight_layout()
     fig.savefig(buf, format="svg")
     plt.close(fig)
     text = buf.getvalue()
-    return text[text.index("<svg") :]
+    text = text[text.index("<svg") :]
+    if label:
+        text = f'<svg role="img" aria-label="{html.escape(label)}"' + text[len("<svg") :]
+    return text
 
 
 def line_chart(

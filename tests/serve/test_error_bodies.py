@@ -3,17 +3,15 @@ that work without the internet (issue 12 §2)."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from fastapi.testclient import TestClient
+from tests.chromium import needs_chromium, open_page
 from tests.live import serving
 
 from modelmint import billing
 from modelmint.serve import create_app
 
 URL = "/v1/scenarios/reviews/predict"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture
@@ -98,30 +96,12 @@ def test_docs_and_redoc_ship_their_assets(client):
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (make test installs it)")
+@needs_chromium
 def test_docs_render_in_a_browser_with_no_internet(ws):
-    """Every request that leaves localhost is aborted: the page must still render."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    outside: list[str] = []
-    with serving(create_app(ws.settings, ws.store)) as url, sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"]
-        )
-        try:
-            page = browser.new_page()
-
-            def route(r):
-                if r.request.url.startswith(f"{url}/"):
-                    r.continue_()
-                else:
-                    outside.append(r.request.url)
-                    r.abort()
-
-            page.route("**/*", route)
-            page.goto(f"{url}/docs")
-            page.get_by_text("/v1/scenarios/{scenario}/predict").first.wait_for(timeout=20_000)
-            page.goto(f"{url}/redoc")
-            page.get_by_text("ModelMint API").first.wait_for(timeout=20_000)
-        finally:
-            browser.close()
-    assert outside == []
+    """Every request that leaves localhost is aborted (and fails the test): the page must
+    still render."""
+    with serving(create_app(ws.settings, ws.store)) as url, open_page(allow=f"{url}/") as page:
+        page.goto(f"{url}/docs")
+        page.get_by_text("/v1/scenarios/{scenario}/predict").first.wait_for(timeout=20_000)
+        page.goto(f"{url}/redoc")
+        page.get_by_text("ModelMint API").first.wait_for(timeout=20_000)

@@ -83,6 +83,27 @@ def money_span(period: str | None, since: str | None, until: str | None, now: da
     return parse_span(period, since, until, now=now).whole_periods()
 
 
+def _gather(
+    store: Store,
+    settings: Settings,
+    by: str,
+    period: str | None,
+    since: str | None,
+    until: str | None,
+    currency: str | None,
+    now: datetime | None,
+    *,
+    costs: bool = True,
+) -> tuple[Span, MoneyView, Facts]:
+    """What every money report starts from: the grouping checked, the whole months asked for,
+    the currency view and the ledger's facts of those months (costs too, unless not needed)."""
+    check_by(by)
+    now = now or datetime.now(UTC)
+    span = money_span(period, since, until, now)
+    m = MoneyView(store, currency)
+    return span, m, collect(store, settings, span, now=now, costs=costs)
+
+
 def _head(report: str, span: Span, by: str, m: MoneyView, facts: Facts) -> dict[str, Any]:
     return {
         "report": report,
@@ -138,11 +159,7 @@ def revenue(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Issued invoices (net of credit notes) and drafts, allocated by `by`."""
-    now = now or datetime.now(UTC)
-    check_by(by)
-    span = money_span(period, since, until, now)
-    m = MoneyView(store, currency)
-    facts = collect(store, settings, span, now=now, costs=False)
+    span, m, facts = _gather(store, settings, by, period, since, until, currency, now, costs=False)
     sums = _sum_revenue(facts, by, m)
     calls = _calls(facts, by, m, live_only=True)
     rows = []
@@ -242,12 +259,8 @@ def costs(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Measured cost to serve by `by`: compute seconds behind it, cost per 1,000 calls."""
-    now = now or datetime.now(UTC)
-    check_by(by)
-    span = money_span(period, since, until, now)
-    m = MoneyView(store, currency)
+    span, m, facts = _gather(store, settings, by, period, since, until, currency, now)
     prices = CostPrices.of(settings)
-    facts = collect(store, settings, span, now=now)
     sums, missing = _sum_cost(facts, by, prices, m, per_currency=False)
     calls = _calls(facts, by, MoneyView(store, None) if not m.target else m, live_only=False)
     rows = []
@@ -299,12 +312,8 @@ def margin(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Revenue - cost to serve by `by`, per currency (or in one), with gross margin %."""
-    now = now or datetime.now(UTC)
-    check_by(by)
-    span = money_span(period, since, until, now)
-    m = MoneyView(store, currency)
+    span, m, facts = _gather(store, settings, by, period, since, until, currency, now)
     prices = CostPrices.of(settings)
-    facts = collect(store, settings, span, now=now)
     rev = _sum_revenue(facts, by, m)
     cost, missing = _sum_cost(facts, by, prices, m, per_currency=True)
     calls = _calls(facts, by, m, live_only=True)

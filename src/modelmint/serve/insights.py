@@ -40,49 +40,39 @@ class RateIn(BaseModel):
     date: str = Field(max_length=10, description="From this day on, YYYY-MM-DD.")
 
 
+MONEY_REPORTS = {
+    "revenue": "Issued invoices (net of credit notes) and drafts, allocated to scenarios, tenants, "
+    "versions or plans by the units each served; exact to the micro-unit.",
+    "costs": "Measured cost to serve (compute time of every batch x its cores at the set price, "
+    "storage, fixed costs) and cost per 1,000 calls.",
+    "margin": "Revenue minus the cost to serve, and gross margin %, per currency or in one.",
+}
+
+
 def insights_router(store: Store, settings: Settings) -> APIRouter:
     r = APIRouter(tags=["admin"], dependencies=[Depends(require_admin)], responses=ADMIN_ERRORS)
 
     async def run(kind: str, **options: Any) -> dict[str, Any]:
         return await run_in_threadpool(insights.REPORTS[kind], store, settings, **options)
 
-    @r.get("/v1/admin/insights/revenue")
-    async def revenue(
-        by: By = "scenario",
-        period: Period = None,
-        since: Since = None,
-        until: Until = None,
-        currency: Currency = None,
-    ) -> dict[str, Any]:
-        """Issued invoices (net of credit notes) and drafts, allocated to scenarios, tenants,
-        versions or plans by the units each served; exact to the micro-unit."""
-        return await run(
-            "revenue", by=by, period=period, since=since, until=until, currency=currency
-        )
+    def money_report(kind: str, doc: str) -> Any:
+        async def endpoint(
+            by: By = "scenario",
+            period: Period = None,
+            since: Since = None,
+            until: Until = None,
+            currency: Currency = None,
+        ) -> dict[str, Any]:
+            return await run(
+                kind, by=by, period=period, since=since, until=until, currency=currency
+            )
 
-    @r.get("/v1/admin/insights/costs")
-    async def costs(
-        by: By = "scenario",
-        period: Period = None,
-        since: Since = None,
-        until: Until = None,
-        currency: Currency = None,
-    ) -> dict[str, Any]:
-        """Measured cost to serve (compute time of every batch x its cores at the set price,
-        storage, fixed costs) and cost per 1,000 calls."""
-        return await run("costs", by=by, period=period, since=since, until=until, currency=currency)
+        endpoint.__doc__ = doc
+        return endpoint
 
-    @r.get("/v1/admin/insights/margin")
-    async def margin(
-        by: By = "scenario",
-        period: Period = None,
-        since: Since = None,
-        until: Until = None,
-        currency: Currency = None,
-    ) -> dict[str, Any]:
-        """Revenue minus the cost to serve, and gross margin %, per currency or in one."""
-        return await run(
-            "margin", by=by, period=period, since=since, until=until, currency=currency
+    for kind, doc in MONEY_REPORTS.items():
+        r.add_api_route(
+            f"/v1/admin/insights/{kind}", money_report(kind, doc), methods=["GET"], name=kind
         )
 
     @r.get("/v1/admin/insights/funnel")
