@@ -7,11 +7,19 @@ Every field is documented in ``docs/settings.md`` (a test checks it).
 
 from __future__ import annotations
 
+import logging
+import os
+import secrets
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+logger = logging.getLogger(__name__)
+
+SECRET_KEY_FILE = "secret.key"
+MIN_SECRET_KEY_CHARS = 32
 
 MONEY_PATTERN = r"^\d{1,12}(\.\d{1,6})?$"  # a decimal amount: 0 to 999,999,999,999.999999
 
@@ -219,9 +227,22 @@ class Settings(BaseSettings):
         default=None,
         description="Signing secret for monitor_webhook_url (at least 32 characters).",
     )
+    session_idle_minutes: int = Field(
+        default=30,
+        ge=5,
+        le=1440,
+        description="A signed-in web session ends after this many minutes without a request.",
+    )
+    session_hours: int = Field(
+        default=12,
+        ge=1,
+        le=720,
+        description="A signed-in web session ends this many hours after sign-in, however busy.",
+    )
     admin_token: SecretStr | None = Field(
         default=None,
-        description="Bearer token for the /v1/admin API. Unset means the admin API is off.",
+        description="Bootstrap bearer token for the /v1/admin API (role admin). Unset: only "
+        "users' personal access tokens open it.",
     )
     secret_key: SecretStr | None = Field(
         default=None,
@@ -339,6 +360,40 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.home / "cache"
+
+    def server_secret(self) -> str:
+        """The server key: MODELMINT_SECRET_KEY, or the key kept in HOME/secret.key (created,
+        random and mode 0600, on first use). Webhook secrets are sealed and the audit log is
+        chained under keys derived from it; every host sharing one database needs the same."""
+        from modelmint.errors import ConfigError
+
+        if self.secret_key is not None:
+            given = self.secret_key.get_secret_value()
+            if len(given) < MIN_SECRET_KEY_CHARS:
+                raise ConfigError(
+                    f"MODELMINT_SECRET_KEY has {len(given)} characters, fewer than "
+                    f'{MIN_SECRET_KEY_CHARS}; generate one with `python -c "import secrets; '
+                    'print(secrets.token_urlsafe(32))"`'
+                )
+            return given
+        return _key_file(self.home / SECRET_KEY_FILE)
+
+
+def _key_file(path: Path) -> str:
+    """The key kept in `path`, created (random, mode 0600) if absent."""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(secrets.token_urlsafe(48) + "\n")
+    logger.info("created the server key %s (keep it with backups of the database)", path)
+    return path.read_text(encoding="utf-8").strip()
 
 
 def load_settings(**overrides: Any) -> Settings:

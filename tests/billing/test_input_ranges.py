@@ -29,6 +29,7 @@ from modelmint.billing.rules import RULES
 from modelmint.cli import main
 from modelmint.errors import ConfigError, InvalidInput
 from modelmint.serve import create_app
+from modelmint.settings import SECRET_KEY_FILE
 from modelmint.store import new_id
 from modelmint.types import MeterItem, MeterOutcome
 
@@ -378,7 +379,7 @@ def test_webhook_secrets_are_stored_sealed_and_shown_once(ws, admin):
     box = webhooks.SecretBox.from_settings(ws.settings)
     assert box.open("b", stored) == secret
     # the key lives outside the database, readable by its owner only
-    key_file = ws.settings.home / webhooks.KEY_FILE
+    key_file = ws.settings.home / SECRET_KEY_FILE
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
     # a sealed value copied to another tenant's row does not open there
     with pytest.raises(ConfigError, match="another tenant"):
@@ -414,8 +415,12 @@ def test_a_secret_stored_in_clear_by_an_older_version_is_sealed_and_keeps_signin
     assert webhooks.seal_clear_secrets(ws.store, local) == 0  # idempotent
 
 
-def test_a_tenant_without_a_webhook_needs_no_key(ws):
+def test_a_tenant_without_a_webhook_has_no_secret_and_the_server_key_is_private(ws):
+    assert not (ws.settings.home / SECRET_KEY_FILE).exists()  # nothing made on open
     billing.create_plan(ws.store, "p", price_per_1k="1")
     assert billing.create_tenant(ws.store, "a", plan="p")["webhook_secret"] is None
-    assert not (ws.settings.home / webhooks.KEY_FILE).exists()
+    # the first audited action made the server key (the audit log is chained under it)
+    key_file = ws.settings.home / SECRET_KEY_FILE
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    assert ws.store.audit.verify().entries == 2
     assert datetime.now(UTC).year >= 2026  # the pinned clock

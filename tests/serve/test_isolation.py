@@ -10,6 +10,7 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from tests.routes import all_routes
 
 from modelmint import billing
 from modelmint.serve import create_app
@@ -123,19 +124,9 @@ ISOLATION = {
 NOT_TENANT = ("/v1/admin/", "/healthz", "/readyz", "/metrics", "/docs", "/openapi", "/redoc")
 
 
-def _routes(routes) -> list:
-    """Every route, including those of included routers (FastAPI >= 0.16x keeps an included
-    router as one entry that holds the original router)."""
-    out = []
-    for route in routes:
-        inner = getattr(route, "original_router", None)
-        out += _routes(inner.routes) if inner is not None else [route]
-    return out
-
-
 def _tenant_routes(app) -> set[tuple[str, str]]:
     out = set()
-    for route in _routes(app.routes):
+    for route in all_routes(app.routes):
         path = getattr(route, "path", "")
         if any(path.startswith(p) for p in NOT_TENANT):
             continue
@@ -170,7 +161,7 @@ def test_tenant_keys_cannot_use_any_admin_route(ws):
     app = create_app(settings, ws.store)
     admin = sorted(
         (m, r.path)
-        for r in _routes(app.routes)
+        for r in all_routes(app.routes)
         if getattr(r, "path", "").startswith("/v1/admin/")
         for m in getattr(r, "methods", set()) - {"HEAD", "OPTIONS"}
     )

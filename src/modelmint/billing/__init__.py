@@ -23,6 +23,7 @@ _LAZY = {
     "plan_public": "modelmint.billing.core",
     "quota_error": "modelmint.billing.core",
     "resolve_plan": "modelmint.billing.core",
+    "revoke_key": "modelmint.billing.core",
     "rotate_key": "modelmint.billing.core",
     "seconds_to_period_end": "modelmint.billing.core",
     "set_tenant_status": "modelmint.billing.core",

@@ -95,7 +95,9 @@ def create_plan(
     if spec.price_per_1k is None and not spec.tiers:
         raise InvalidInput("give a price: --price-per-1k 2.00 (0 for a free tier) or --tier lines")
     columns = spec.columns(currency) | {"currency": currency}
-    return store.billing.create_plan(name=name, version=1, **columns)
+    plan = store.billing.create_plan(name=name, version=1, **columns)
+    store.audit.record("plan.create", f"plan:{name}", after=plan_public(plan))
+    return plan
 
 
 def update_plan(
@@ -147,6 +149,12 @@ def update_plan(
         for tenant in store.billing.tenants_on(older):
             store.billing.change_plan(tenant["id"], plan["id"], datetime.now(UTC))
             moved.append(tenant["name"])
+    store.audit.record(
+        "plan.update",
+        f"plan:{name}",
+        before=plan_public(latest),
+        after={**plan_public(plan), "tenants_moved": moved},
+    )
     return plan, moved
 
 
@@ -195,6 +203,13 @@ def change_plan(store: Store, tenant: str, plan: str) -> dict[str, Any]:
             f"{p['currency']}; pick a plan priced in {t['currency']}"
         )
     store.billing.change_plan(t["id"], p["id"], datetime.now(UTC))
+    before = store.billing.plan_by_id(t["plan_id"])
+    store.audit.record(
+        "tenant.change_plan",
+        f"tenant:{tenant}",
+        before={"plan": before["name"], "version": before["version"]},
+        after={"plan": p["name"], "version": p["version"]},
+    )
     return {"tenant": tenant, "plan": p["name"], "version": p["version"]}
 
 
@@ -279,6 +294,7 @@ def create_tenant(
         trial_ends_at=trial_ends_at,
         webhook_secret=sealed,
     )
+    store.audit.record("tenant.create", f"tenant:{name}", after=rec)
     return {**rec, "webhook_secret": secret}
 
 
@@ -286,7 +302,12 @@ def set_tenant_status(store: Store, name: str, status: str) -> dict[str, Any]:
     """trial, active or suspended; a suspended tenant's keys get 403 on their next request."""
     if status not in TENANT_STATUSES:
         raise InvalidInput(f"status '{status}' is not one of {', '.join(TENANT_STATUSES)}")
-    return store.billing.set_tenant_status(name, status)
+    before = store.billing.tenant(name)["status"]
+    rec = store.billing.set_tenant_status(name, status)
+    store.audit.record(
+        "tenant.status", f"tenant:{name}", before={"status": before}, after={"status": status}
+    )
+    return rec
 
 
 # keys ------------------------------------------------------------------------------------------
@@ -330,7 +351,7 @@ def create_key(
         if expires_in is not None
         else None
     )
-    return _new_key(
+    key, rec = _new_key(
         store,
         t["id"],
         name,
@@ -339,6 +360,8 @@ def create_key(
         access="read" if read_only else "write",
         expires_at=expires_at,
     )
+    store.audit.record("key.create", _key_target(store, t["id"], rec["id"]), after=rec)
+    return key, rec
 
 
 def _new_key(
@@ -359,7 +382,8 @@ def rotate_key(store: Store, key_id: str, overlap: str = "24h") -> tuple[str, di
     now = datetime.now(UTC)
     if old["expires_at"] is not None and old["expires_at"] <= now:
         raise InvalidInput(f"key {key_id} has expired; create a new key instead of rotating it")
-    return _new_key(
+    old_until = now + parse_duration(overlap, "overlap", least=timedelta(0))
+    key, rec = _new_key(
         store,
         old["tenant_id"],
         old["name"],
@@ -367,8 +391,32 @@ def rotate_key(store: Store, key_id: str, overlap: str = "24h") -> tuple[str, di
         scenarios=old["scenarios"],
         access=old["access"],
         expires_at=old["expires_at"],
-        expire_old=(key_id, now + parse_duration(overlap, "overlap", least=timedelta(0))),
+        expire_old=(key_id, old_until),
     )
+    store.audit.record(
+        "key.rotate",
+        _key_target(store, old["tenant_id"], key_id),
+        before=old,
+        after={"new_key": rec, "old_key_expires_at": old_until},
+    )
+    return key, rec
+
+
+def revoke_key(store: Store, key_id: str) -> dict[str, Any]:
+    """Revoke a key now (it fails on its next request); revoking it again changes nothing."""
+    rec = store.billing.revoke_key(key_id)
+    if rec.get("revoked_now"):
+        store.audit.record(
+            "key.revoke",
+            _key_target(store, rec["tenant_id"], key_id),
+            before={"revoked_at": None},
+            after={"revoked_at": rec["revoked_at"]},
+        )
+    return rec
+
+
+def _key_target(store: Store, tenant_id: int, key_id: str) -> str:
+    return f"tenant:{store.billing.tenant_name(tenant_id)}/key:{key_id}"
 
 
 @dataclass(frozen=True)

@@ -142,6 +142,7 @@ def close_period(
         )
     tenants = existed
     out = []
+    issued: list[tuple[str, str, Any, Any]] = []
     for t in tenants:
         draft = _draft(store, t, period, tax_bp)
         if max(abs(draft[k]) for k in ("subtotal_micros", "total_micros")) > MAX_STORED:
@@ -156,7 +157,18 @@ def close_period(
             "issued_at": now or datetime.now(UTC),
             "dedupe": f"invoice:{t['id']}:{period}",
         }
-        out.append(store.invoices.issue(values))
+        inv, created = store.invoices.issue(values)
+        if created:
+            issued.append(
+                (
+                    "invoice.issue",
+                    f"tenant:{t['name']}/invoice:{inv['number']}",
+                    None,
+                    _audited(inv),
+                )
+            )
+        out.append((inv, created))
+    store.audit.record_many(issued)  # one transaction for the whole run
     return out
 
 
@@ -198,8 +210,29 @@ def credit_note(
         "issued_at": now or datetime.now(UTC),
         "dedupe": f"credit:{number}:{len(earlier) + 1}",
     }
-    created, _ = store.invoices.issue(values)
+    created, new = store.invoices.issue(values)
+    if new:
+        store.audit.record(
+            "credit_note.issue",
+            f"tenant:{store.billing.tenant_name(inv['tenant_id'])}/invoice:{number}",
+            after=_audited(created),
+        )
     return created
+
+
+def _audited(doc: dict[str, Any]) -> dict[str, Any]:
+    """What the audit log keeps of an invoice or credit note: its identity and totals."""
+    keys = (
+        "number",
+        "kind",
+        "period",
+        "currency",
+        "refers_to",
+        "total_micros",
+        "tax_micros",
+        "note",
+    )
+    return {k: doc.get(k) for k in keys if k in doc}
 
 
 def _m(micros: int, currency: str) -> str:

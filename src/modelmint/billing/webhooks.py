@@ -23,13 +23,11 @@ import hashlib
 import hmac
 import ipaddress
 import logging
-import os
 import re
 import secrets
 import socket
 import weakref
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -43,8 +41,6 @@ logger = logging.getLogger(__name__)
 
 SECRET_PREFIX = "whsec_"
 SEALED_PREFIX = "v1."
-KEY_FILE = "secret.key"
-MIN_SECRET_KEY_CHARS = 32
 _SECRET = re.compile(r"whsec_([A-Za-z0-9_-]{32})")  # 24 random bytes, base64url
 _LOCAL_NAMES = re.compile(r"(localhost|localhost\.localdomain|ip6-localhost|ip6-loopback)")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -206,17 +202,8 @@ class SecretBox:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SecretBox:
-        """MODELMINT_SECRET_KEY, or the key file in HOME (created on first use, mode 0600)."""
-        if settings.secret_key is not None:
-            given = settings.secret_key.get_secret_value()
-            if len(given) < MIN_SECRET_KEY_CHARS:
-                raise ConfigError(
-                    f"MODELMINT_SECRET_KEY has {len(given)} characters, fewer than "
-                    f'{MIN_SECRET_KEY_CHARS}; generate one with `python -c "import secrets; '
-                    'print(secrets.token_urlsafe(32))"`'
-                )
-            return cls.from_secret(given)
-        return cls.from_secret(_key_file(Path(settings.home) / KEY_FILE))
+        """Derived from the server key (MODELMINT_SECRET_KEY or HOME/secret.key)."""
+        return cls.from_secret(settings.server_secret())
 
     def new_secret(self) -> str:
         return SECRET_PREFIX + secrets.token_urlsafe(24)
@@ -258,23 +245,6 @@ class SecretBox:
 
 def _aad(tenant: str) -> bytes:
     return b"modelmint webhook secret:" + tenant.encode("utf-8")
-
-
-def _key_file(path: Path) -> str:
-    """The key kept in `path`, created (random, mode 0600) if absent."""
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first
-        return path.read_text(encoding="utf-8").strip()
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(secrets.token_urlsafe(48) + "\n")
-    logger.info("created the server key %s (keep it with backups of the database)", path)
-    return path.read_text(encoding="utf-8").strip()
 
 
 _swept: weakref.WeakSet[Store] = weakref.WeakSet()

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from modelmint import __version__
+from modelmint.cli import audit as audit_cmds
 from modelmint.cli import billing as billing_cmds
 from modelmint.cli import data as data_cmds
 from modelmint.cli import demo as demo_cmds
@@ -21,6 +22,7 @@ from modelmint.cli import policy as policy_cmds
 from modelmint.cli import scout as scout_cmds
 from modelmint.cli import serve as serve_cmds
 from modelmint.cli import train as train_cmds
+from modelmint.cli import users as user_cmds
 from modelmint.cli._common import State, err_console, setup_logging
 from modelmint.errors import ModelMintError
 
@@ -73,6 +75,8 @@ app.add_typer(policy_cmds.app, name="policy")
 app.add_typer(scout_cmds.app, name="scout")
 app.add_typer(insight_cmds.app, name="insights")
 app.add_typer(insight_cmds.fx_app, name="fx")
+app.add_typer(audit_cmds.app, name="audit")
+app.add_typer(user_cmds.app, name="users")
 app.command("usage")(billing_cmds.usage)
 app.command("train")(train_cmds.train)
 app.command("eval")(train_cmds.eval_cmd)

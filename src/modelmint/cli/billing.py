@@ -574,7 +574,9 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="Key id from `modelmint keys list`.")],
 ) -> None:
     """Revoke a key; it stops working on the next request."""
-    rec = state(ctx).workspace().store.billing.revoke_key(key_id)
+    from modelmint import billing
+
+    rec = billing.revoke_key(state(ctx).workspace().store, key_id)
     console.print(f"[green]revoked[/] key {rec['id']} ({rec['prefix']}…)")
 
 

@@ -353,7 +353,7 @@ def retrain(
     `candidate` and production does not change."""
     from modelmint.errors import GateRejected, InvalidInput
     from modelmint.pipeline import retrain as run_retrain
-    from modelmint.registry import retrain_preflight
+    from modelmint.registry import queue_retrain, retrain_preflight
 
     ws = state(ctx).workspace()
     if rows is not None and queue:
@@ -362,12 +362,8 @@ def retrain(
         )
     if rows is not None and not rows.exists():
         raise InvalidInput(f"{rows} does not exist; check the path of the corrected rows")
-    # refuse at the door, before a job or a progress bar
-    retrain_preflight(ws.store, name, with_rows=rows is not None)
     if queue:
-        job = ws.store.jobs.enqueue(
-            "retrain", {"scenario": name, "min_improvement": min_improvement}
-        )
+        job = queue_retrain(ws.store, name, min_improvement)
         if as_json:
             print_json({"job": job["id"], "status": job["status"]})
         else:
@@ -375,6 +371,8 @@ def retrain(
                 f"queued job [bold]{job['id']}[/]; a running `modelmint worker` will take it"
             )
         return
+    # refuse at the door, before a progress bar
+    retrain_preflight(ws.store, name, with_rows=rows is not None)
     with progress_ui(not as_json) as progress:
         res = run_retrain(ws, name, min_improvement=min_improvement, progress=progress, rows=rows)
     if as_json:

@@ -117,7 +117,15 @@ def set_policy(store: Any, scenario: str, spec: PolicySpec, now: Any) -> dict[st
             f"worker has nothing to retrain it on; run `modelmint retrain {scenario} --rows "
             "FILE` when you have corrected rows"
         )
-    return public(store.policies.set(scenario, spec.to_dict(), now))
+    before = store.policies.get(scenario)
+    row = public(store.policies.set(scenario, spec.to_dict(), now))
+    store.audit.record(
+        "policy.set",
+        f"model:{scenario}/policy",
+        before=public(before) if before else None,
+        after=row,
+    )
+    return row
 
 
 def get_policy(store: Any, scenario: str) -> dict[str, Any]:

@@ -105,7 +105,7 @@ def start(
         share = _percent(traffic if traffic is not None else 100, 1, 100, "a shadow")
     if on_value and metric is None:
         raise InvalidInput("--value judges the value of an outcome: give --metric EVENT too")
-    return store.experiments.start(
+    exp = store.experiments.start(
         now=now,
         scenario=scenario,
         production_version=production,
@@ -115,6 +115,22 @@ def start(
         metric=metric,
         on_value=on_value,
     )
+    store.audit.record(
+        "experiment.start",
+        f"model:{scenario}/experiment:{exp['id']}",
+        after={
+            k: exp.get(k)
+            for k in (
+                "mode",
+                "production_version",
+                "challenger_version",
+                "share",
+                "metric",
+                "on_value",
+            )
+        },
+    )
+    return exp
 
 
 def _percent(value: float, low: float, high: float, what: str) -> float:
@@ -237,4 +253,10 @@ def finish(
         raise Conflict(
             f"the experiment on '{exp['scenario']}' was stopped by someone else just now"
         )
+    store.audit.record(
+        "experiment.stop",
+        f"model:{exp['scenario']}/experiment:{exp['id']}",
+        before={"status": exp.get("status")},
+        after={"status": "stopped", "decision": decision},
+    )
     return summary(store, {**exp, "status": "stopped", "stopped_at": now, "decision": decision})

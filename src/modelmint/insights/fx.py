@@ -52,7 +52,9 @@ def set_rate(store: Store, base: str, quote: str, rate: str, day: str) -> dict[s
     r = parse_rate(rate)
     d = parse_day(day)
     store.insights.set_rate(b, q, d, str(r))
-    return {"base": b, "quote": q, "rate": str(r), "date": d}
+    out = {"base": b, "quote": q, "rate": str(r), "date": d}
+    store.audit.record("fx.set", f"fx:{b}/{q}", after=out)
+    return out
 
 
 def list_rates(store: Store) -> list[dict[str, Any]]:

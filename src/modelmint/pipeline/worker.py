@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from modelmint import experiments
+from modelmint import audit, experiments
 from modelmint.billing.alerts import deliver_due as deliver_alerts
 from modelmint.errors import InvalidInput, ModelMintError
 from modelmint.pipeline import monitoring
@@ -27,7 +27,14 @@ JOB_KINDS = ("retrain", "experiment-stop")
 
 
 def run_job(ws: Workspace, job: dict[str, Any]) -> dict[str, Any]:
-    """Run one claimed job, reporting its progress on the job row at most every 5 s."""
+    """Run one claimed job, reporting its progress on the job row at most every 5 s. What it
+    changes is audited as `job:<kind>` with the job's id as the request id (the request that
+    queued the job is audited under its own actor)."""
+    with audit.acting_as(audit.Actor(f"job:{job['kind']}", str(job["id"]))):
+        return _run_job(ws, job)
+
+
+def _run_job(ws: Workspace, job: dict[str, Any]) -> dict[str, Any]:
     params = job["params"] or {}
     last = [0.0]
 
@@ -107,6 +114,7 @@ def run_worker(ws: Workspace, *, once: bool = False, stop: threading.Event | Non
 
     Returns the number of jobs run."""
     name = f"{socket.gethostname()}:{os.getpid()}"
+    audit.set_actor(audit.Actor(f"worker:{name}"))  # trials ended, monitors: the loop itself
     stop = stop or threading.Event()
     ran = 0
     due = {"monitor": 0.0, "purge": 0.0}  # monotonic times of the next evaluation and purge

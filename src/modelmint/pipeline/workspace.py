@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from modelmint.modeling import EmbeddingCache
 from modelmint.settings import Settings
-from modelmint.store import Store, open_store
+from modelmint.store import Store, store_for
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class Workspace:
                 settings.home,
                 settings.home,
             )
-        store = open_store(settings.sqlalchemy_url)
+        store = store_for(settings)
         return cls(settings, store, EmbeddingCache(settings.cache_dir / "embeddings.sqlite"))
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ from modelmint.registry.core import (
 from modelmint.registry.retrainable import (
     RETRAINABLE_TASKS,
     RetrainPlan,
+    queue_retrain,
     require_retrainable,
     retrain_preflight,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "load",
     "parse_ref",
     "promote",
+    "queue_retrain",
     "register",
     "require_retrainable",
     "retrain_preflight",

@@ -3,7 +3,6 @@ checksummed; aliases (production, candidate) move in single audited transactions
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import re
@@ -11,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from modelmint import audit
 from modelmint.errors import Conflict, InvalidInput, NotFound
 from modelmint.modeling import LoadedModel, load_model_dir, verify
 from modelmint.modeling.model_dir import write_manifest
@@ -36,10 +36,8 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
 
 
 def actor() -> str:
-    try:
-        return os.environ.get("MODELMINT_ACTOR") or getpass.getuser()
-    except Exception:
-        return "unknown"
+    """Who acts (modelmint.audit.current_actor): cli:<user>, token:admin, job:retrain, ..."""
+    return audit.current_actor().name
 
 
 def code_version() -> str:
@@ -227,7 +225,7 @@ def promote(
             f"model {mref.ref} on disk does not match the checksum it was registered with; "
             "restore its files or re-train before promoting it"
         )
-    return store.models.set_alias(
+    moved = store.models.set_alias(
         mref.name,
         alias,
         mref.version,
@@ -236,6 +234,13 @@ def promote(
         reason=reason or "manual promotion",
         expect_current=expect_current,
     )
+    store.audit.record(
+        "model.promote",
+        f"model:{mref.name}",
+        before={"alias": alias, "version": current},
+        after={"alias": alias, "version": mref.version, "reason": reason or "manual promotion"},
+    )
+    return moved
 
 
 def rollback(
@@ -277,5 +282,11 @@ def rollback(
         actor=actor(),
         reason=reason or "manual rollback",
         expect_current=current,
+    )
+    store.audit.record(
+        "model.rollback",
+        f"model:{name}",
+        before={"alias": alias, "version": current},
+        after={"alias": alias, "version": previous, "reason": reason or "manual rollback"},
     )
     return current, previous

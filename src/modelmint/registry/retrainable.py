@@ -158,3 +158,13 @@ def _refuse_duplicate(
 
 
 __all__ = ["RETRAINABLE_TASKS", "RetrainPlan", "require_retrainable", "retrain_preflight"]
+
+
+def queue_retrain(store: Store, scenario: str, min_improvement: float = 0.0) -> dict[str, Any]:
+    """Check that a retrain of `scenario` can run (`retrain_preflight`), then queue it for the
+    worker; the request is audited (the job's own changes are audited as `job:retrain`)."""
+    retrain_preflight(store, scenario)
+    params = {"scenario": scenario, "min_improvement": min_improvement}
+    job = store.jobs.enqueue("retrain", params)
+    store.audit.record("retrain.requested", f"model:{scenario}", after={**params, "job": job["id"]})
+    return job

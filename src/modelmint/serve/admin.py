@@ -4,33 +4,19 @@ operations as `modelmint plans|tenants|keys|invoices|alerts`, behind MODELMINT_A
 from __future__ import annotations
 
 import dataclasses
-import hmac
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from modelmint import billing
 from modelmint.billing import invoices
 from modelmint.billing.plans import UNSETTABLE
-from modelmint.errors import Forbidden, Unauthorized
+from modelmint.serve.access import require
 from modelmint.serve.errors import ADMIN_ERRORS
 from modelmint.settings import Settings
 from modelmint.store import Store
-
-
-async def require_admin(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> None:
-    token = request.app.state.settings.admin_token
-    if token is None:
-        raise Forbidden("the admin API is off; set MODELMINT_ADMIN_TOKEN to turn it on")
-    expected = f"Bearer {token.get_secret_value()}"
-    if not authorization or not hmac.compare_digest(authorization.encode(), expected.encode()):
-        raise Unauthorized(
-            "admin token missing or wrong; send 'Authorization: Bearer <admin token>'"
-        )
 
 
 class _Body(BaseModel):
@@ -145,7 +131,7 @@ def admin_router(store: Store, settings: Settings) -> APIRouter:
     r = APIRouter(
         prefix="/v1/admin",
         tags=["admin"],
-        dependencies=[Depends(require_admin)],
+        dependencies=[Depends(require("billing"))],
         responses=ADMIN_ERRORS,
     )
 
@@ -232,7 +218,7 @@ def admin_router(store: Store, settings: Settings) -> APIRouter:
 
     @r.post("/keys/{key_id}/revoke")
     async def revoke_key(key_id: str) -> dict[str, Any]:
-        rec = await run_in_threadpool(store.billing.revoke_key, key_id)
+        rec = await run_in_threadpool(billing.revoke_key, store, key_id)
         return {"ok": True, "id": rec["id"], "revoked_at": rec["revoked_at"]}
 
     @r.post("/keys/{key_id}/rotate", status_code=201)

@@ -31,7 +31,9 @@ from modelmint.errors import (
 )
 from modelmint.modeling.encoders import use_runtime
 from modelmint.serve import errors as error_handlers
-from modelmint.serve.admin import admin_router, require_admin
+from modelmint.serve.access import require
+from modelmint.serve.admin import admin_router
+from modelmint.serve.audit import audit_router
 from modelmint.serve.errors import ADMIN_ERRORS, error_responses
 from modelmint.serve.experiments import experiments_router
 from modelmint.serve.explain import ExplainQueue
@@ -40,6 +42,7 @@ from modelmint.serve.insights import insights_router
 from modelmint.serve.metrics import Metrics
 from modelmint.serve.middleware import RequestIdAndBodyLimit
 from modelmint.serve.monitoring import monitoring_router
+from modelmint.serve.people import people_router
 from modelmint.serve.pool import ModelPool
 from modelmint.serve.schemas import (
     Accepted,
@@ -53,7 +56,7 @@ from modelmint.serve.schemas import (
 )
 from modelmint.serve.security import AuthFailures, check_admin_token, is_loopback
 from modelmint.settings import Settings
-from modelmint.store import Store, open_store
+from modelmint.store import Store, store_for
 
 logger = logging.getLogger("modelmint.serve")
 
@@ -81,7 +84,7 @@ def create_app(
 ) -> FastAPI:
     """The app. `gateway_class` runs the predict path (a subclass may override its steps)."""
     check_admin_token(settings)  # before anything opens: a weak token never serves
-    store = store or open_store(settings.sqlalchemy_url)
+    store = store or store_for(settings)
     threads = settings.serve_threads or max(1, os.cpu_count() or 1)
     use_runtime(settings.serve_runtime, settings.cache_dir, threads)
     metrics = Metrics()
@@ -280,24 +283,21 @@ def create_app(
         "/v1/admin/retrain",
         status_code=202,
         tags=["admin"],
-        dependencies=[Depends(require_admin)],
+        dependencies=[Depends(require("operations"))],
         responses=ADMIN_ERRORS,
     )
     async def admin_retrain(body: RetrainRequest) -> dict[str, Any]:
         # what cannot run is refused here with its reason (unknown scenario, a task retraining
         # does not cover, no new feedback), not queued to fail later in the worker
-        await run_in_threadpool(registry.retrain_preflight, store, body.scenario)
         job = await run_in_threadpool(
-            store.jobs.enqueue,
-            "retrain",
-            {"scenario": body.scenario, "min_improvement": body.min_improvement},
+            registry.queue_retrain, store, body.scenario, body.min_improvement
         )
         return {"ok": True, "job": job["id"], "status": job["status"]}
 
     @app.post(
         "/v1/admin/scenarios/{scenario}/promote",
         tags=["admin"],
-        dependencies=[Depends(require_admin)],
+        dependencies=[Depends(require("operations"))],
         responses=ADMIN_ERRORS,
     )
     async def admin_promote(scenario: str, body: PromoteRequest) -> dict[str, Any]:
@@ -322,7 +322,7 @@ def create_app(
     @app.post(
         "/v1/admin/scenarios/{scenario}/rollback",
         tags=["admin"],
-        dependencies=[Depends(require_admin)],
+        dependencies=[Depends(require("operations"))],
         responses=ADMIN_ERRORS,
     )
     async def admin_rollback(scenario: str, body: RollbackRequest) -> dict[str, Any]:
@@ -338,12 +338,14 @@ def create_app(
     app.include_router(admin_router(store, settings))
     app.include_router(monitoring_router(store, settings))
     app.include_router(insights_router(store, settings))
+    app.include_router(audit_router(store))
+    app.include_router(people_router(store))
     app.include_router(experiments_router(store, pool))
 
     @app.get(
         "/v1/admin/jobs/{job_id}",
         tags=["admin"],
-        dependencies=[Depends(require_admin)],
+        dependencies=[Depends(require("operations"))],
         responses=ADMIN_ERRORS,
     )
     async def admin_job(job_id: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelmint import experiments
 from modelmint.experiments import policy
-from modelmint.serve.admin import require_admin
+from modelmint.serve.access import require
 from modelmint.serve.errors import ADMIN_ERRORS
 from modelmint.serve.pool import ModelPool
 from modelmint.store import Store
@@ -72,7 +72,9 @@ class PolicyIn(BaseModel):
 
 
 def experiments_router(store: Store, pool: ModelPool) -> APIRouter:
-    r = APIRouter(tags=["admin"], dependencies=[Depends(require_admin)], responses=ADMIN_ERRORS)
+    r = APIRouter(
+        tags=["admin"], dependencies=[Depends(require("operations"))], responses=ADMIN_ERRORS
+    )
     base = "/v1/admin/scenarios/{scenario}/experiments"
 
     @r.post(base, status_code=201)
@@ -114,6 +116,11 @@ def experiments_router(store: Store, pool: ModelPool) -> APIRouter:
             if body.promote:
                 job = store.jobs.enqueue(
                     "experiment-stop", {"scenario": scenario, "margin": body.margin}
+                )
+                store.audit.record(
+                    "experiment.stop_requested",
+                    f"model:{scenario}/experiment:{exp['id']}",
+                    after={"job": job["id"], "promote": True, "margin": body.margin},
                 )
                 return JSONResponse(
                     {"ok": True, "job": job["id"], "status": job["status"]}, status_code=202

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from modelmint import insights
-from modelmint.serve.admin import require_admin
+from modelmint.serve.access import require
 from modelmint.serve.errors import ADMIN_ERRORS
 from modelmint.settings import Settings
 from modelmint.store import Store
@@ -50,7 +50,9 @@ MONEY_REPORTS = {
 
 
 def insights_router(store: Store, settings: Settings) -> APIRouter:
-    r = APIRouter(tags=["admin"], dependencies=[Depends(require_admin)], responses=ADMIN_ERRORS)
+    r = APIRouter(
+        tags=["admin"], dependencies=[Depends(require("insights"))], responses=ADMIN_ERRORS
+    )
 
     async def run(kind: str, **options: Any) -> dict[str, Any]:
         return await run_in_threadpool(insights.REPORTS[kind], store, settings, **options)

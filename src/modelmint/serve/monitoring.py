@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from modelmint import monitor
 from modelmint.errors import InvalidInput
-from modelmint.serve.admin import require_admin
+from modelmint.serve.access import require
 from modelmint.serve.errors import ADMIN_ERRORS
 from modelmint.settings import Settings
 from modelmint.store import Store
@@ -32,7 +32,9 @@ def since_value(since: datetime | None, now: datetime) -> datetime | None:
 
 
 def monitoring_router(store: Store, settings: Settings) -> APIRouter:
-    r = APIRouter(tags=["admin"], dependencies=[Depends(require_admin)], responses=ADMIN_ERRORS)
+    r = APIRouter(
+        tags=["admin"], dependencies=[Depends(require("operations"))], responses=ADMIN_ERRORS
+    )
 
     @r.get("/v1/admin/scenarios/{scenario}/monitor")
     async def scenario_monitor(

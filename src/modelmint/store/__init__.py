@@ -5,9 +5,14 @@ dicts, so the stages above never see a session or a table."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from modelmint import audit
+from modelmint.settings import Settings
 from modelmint.store.db import Database, new_id, utcnow
 from modelmint.store.repos import (
     AlertRepo,
+    AuditRepo,
     BillingRepo,
     DatasetRepo,
     ExperimentRepo,
@@ -18,13 +23,15 @@ from modelmint.store.repos import (
     LimitRepo,
     ModelRepo,
     MonitorRepo,
+    PeopleRepo,
     PolicyRepo,
 )
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, audit_key: bytes | Callable[[], bytes] | None = None) -> None:
         self.db = Database(url)
+        self.audit = AuditRepo(self.db, audit_key)
         self.datasets = DatasetRepo(self.db)
         self.models = ModelRepo(self.db)
         self.billing = BillingRepo(self.db)
@@ -37,6 +44,7 @@ class Store:
         self.experiments = ExperimentRepo(self.db)
         self.policies = PolicyRepo(self.db)
         self.insights = InsightsRepo(self.db)
+        self.people = PeopleRepo(self.db)
 
     @property
     def dialect(self) -> str:
@@ -46,11 +54,27 @@ class Store:
         self.db.dispose()
 
 
-def open_store(url: str, *, migrate: bool = True) -> Store:
-    store = Store(url)
+def open_store(
+    url: str, *, migrate: bool = True, audit_key: bytes | Callable[[], bytes] | None = None
+) -> Store:
+    """A store on `url`, migrated to the newest schema. With `audit_key` (derived from the
+    server key: modelmint.audit.derive_key; or a function returning it, called on first need)
+    it records the audit log, and refuses a key other than the one that signed the log's
+    newest entry."""
+    store = Store(url, audit_key)
     if migrate:
         store.db.migrate()
+        store.audit.check_key()
     return store
 
 
-__all__ = ["Store", "new_id", "open_store", "utcnow"]
+def store_for(settings: Settings, *, migrate: bool = True) -> Store:
+    """The store of these settings, its audit log keyed from the server key."""
+    return open_store(
+        settings.sqlalchemy_url,
+        migrate=migrate,
+        audit_key=lambda: audit.derive_key(settings.server_secret()),
+    )
+
+
+__all__ = ["Store", "new_id", "open_store", "store_for", "utcnow"]

@@ -434,3 +434,69 @@ fx_rates = Table(
     Column("rate", String(40), nullable=False),  # a decimal, kept exact
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# Every administrative action, chained by HMAC (modelmint.audit): append-only, the database
+# refuses UPDATE, DELETE (and TRUNCATE on PostgreSQL) through triggers (migration 0011).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),  # 1, 2, 3, ... no gaps
+    Column("at", String(32), nullable=False, index=True),  # modelmint.audit.timestamp
+    Column("actor", String(200), nullable=False, index=True),
+    Column("action", String(60), nullable=False),
+    Column("target", String(300), nullable=False, index=True),
+    Column("before", Text, nullable=True),  # canonical JSON, secrets redacted
+    Column("after", Text, nullable=True),
+    Column("request_id", String(100), nullable=True),
+    Column("key_id", String(16), nullable=False),
+    Column("prev", String(64), nullable=False),
+    Column("mac", String(64), nullable=False),
+)
+
+# People who sign in (staff, and tenant developers with tenant_id) and their personal access
+# tokens for the admin API (modelmint.people; migration 0012).
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("email", String(320), nullable=True),
+    Column("role", String(20), nullable=False),
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=True),
+    Column("password_hash", String(200), nullable=True),  # Argon2id (argon2-cffi)
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("failed_logins", Integer, nullable=False, server_default="0"),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+    Column("sessions_valid_after", DateTime(timezone=True), nullable=True),  # logout everywhere
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+user_tokens = Table(
+    "user_tokens",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=True),
+    Column("prefix", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),  # SHA-256 of the token
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+# Signed-in browser sessions (modelmint.people.sessions): the cookie holds a random token, the
+# table its SHA-256, so a copy of the database cannot be used to sign in.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the cookie's token
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("address", String(64), nullable=True),
+    Column("user_agent", String(200), nullable=True),
+)

@@ -6,13 +6,15 @@ They take and return plain dicts and values, so no stage ever touches SQLAlchemy
   LimitRepo (database rate limits), `feedback` FeedbackRepo, `jobs` JobRepo,
   `experiments` ExperimentRepo (experiments and their per-arm totals), `monitoring`
   MonitorRepo (prediction-log windows, retention, monitoring alerts), `insights` InsightsRepo
-  (the ledger grouped for business reports, exchange rates);
+  (the ledger grouped for business reports, exchange rates), `audit` AuditRepo (the
+  chained, append-only audit log), `people` PeopleRepo (users and their access tokens);
 - `metering`: the metering transaction's mechanics, and the `MeterRules` it is given;
 - `common`: what they share (rows as dicts, ON CONFLICT inserts, the Idempotency-Key digest)."""
 
 from __future__ import annotations
 
 from modelmint.store.repos.alerts import AlertRepo
+from modelmint.store.repos.audit import AuditRepo
 from modelmint.store.repos.billing import BillingRepo
 from modelmint.store.repos.common import idempotency_digest
 from modelmint.store.repos.datasets import DatasetRepo
@@ -25,10 +27,12 @@ from modelmint.store.repos.limits import LimitRepo
 from modelmint.store.repos.metering import AlertLevel, MeteredKey, MeterRules, meter_item
 from modelmint.store.repos.models import ModelRepo
 from modelmint.store.repos.monitoring import MonitorRepo
+from modelmint.store.repos.people import PeopleRepo
 
 __all__ = [
     "AlertLevel",
     "AlertRepo",
+    "AuditRepo",
     "BillingRepo",
     "DatasetRepo",
     "ExperimentRepo",
@@ -41,6 +45,7 @@ __all__ = [
     "MeteredKey",
     "ModelRepo",
     "MonitorRepo",
+    "PeopleRepo",
     "PolicyRepo",
     "idempotency_digest",
     "meter_item",

@@ -180,6 +180,13 @@ class BillingRepo:
         row["created_at"] = as_utc(row["created_at"])
         return row
 
+    def tenant_name(self, tenant_id: int) -> str:
+        with self.db.read() as c:
+            name = c.execute(select(t.tenants.c.name).where(t.tenants.c.id == tenant_id)).scalar()
+        if name is None:
+            raise NotFound(f"no tenant with id {tenant_id}; see `modelmint tenants list`")
+        return str(name)
+
     def set_tenant_status(self, name: str, status: str) -> dict[str, Any]:
         """Audit-free status change (suspension takes effect on the next request). Activating
         a tenant in trial ends the trial now: usage from here on is billed."""
@@ -314,6 +321,7 @@ class BillingRepo:
             row = as_dict(c.execute(select(t.api_keys).where(t.api_keys.c.id == key_id)).first())
             if row is None:
                 raise NotFound(f"API key '{key_id}' does not exist; see `modelmint keys list`")
+            row["revoked_now"] = row["revoked_at"] is None
             if row["revoked_at"] is None:
                 row["revoked_at"] = utcnow()
                 c.execute(

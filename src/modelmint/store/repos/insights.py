@@ -50,6 +50,18 @@ class InsightsRepo:
             if _int(r["calls"])
         ]
 
+    def calls_by_hour(self, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
+        """Live calls per hour in [start, end) (the dashboard's traffic chart)."""
+        h = t.usage_hourly.c
+        q = (
+            select(h.hour, func.sum(h.calls))
+            .where(h.hour >= start, h.hour < end, h.live.is_(True), h.shadow.is_(False))
+            .group_by(h.hour)
+            .order_by(h.hour)
+        )
+        with self.db.read() as c:
+            return [(as_utc(r[0]) or start, _int(r[1])) for r in c.execute(q)]
+
     def compute_totals(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Measured compute time per tenant, scenario, version and arm kind (shadow: an
         experiment's cost, or serving) of the predictions metered in the hours of [start,
