@@ -136,11 +136,38 @@ def timestamp(at: datetime) -> str:
 FIELDS = ("seq", "at", "actor", "action", "target", "before", "after", "request_id", "key_id")
 
 
-def mac(key: bytes, entry: Mapping[str, Any], prev: str) -> str:
-    message = json.dumps(
-        [entry[f] for f in FIELDS] + [prev], ensure_ascii=False, separators=(",", ":")
+UNIT, NONE = "\x1f", "\x1e"  # between values; a value that is None
+
+
+def message(values: Iterable[Any]) -> bytes:
+    """The bytes a MAC covers: the values' text joined by U+001F, None as U+001E. No value
+    can hold either character: `before`/`after` are JSON (which escapes control characters),
+    the times, key ids and MACs have fixed forms, and `clean` replaces them in the free text
+    (actor, action, target, request id) before an entry is written."""
+    return UNIT.join([NONE if v is None else str(v) for v in values]).encode(
+        "utf-8", "surrogatepass"
     )
-    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def clean(text: str, limit: int) -> str:
+    """Free text as an entry stores it: cut to `limit`, the two separator characters of
+    `message` replaced by U+FFFD."""
+    text = text[:limit]
+    if UNIT in text or NONE in text:
+        text = text.replace(UNIT, "\ufffd").replace(NONE, "\ufffd")
+    return text
+
+
+def mac(key: bytes, entry: Mapping[str, Any], prev: str) -> str:
+    return _mac(hmac.new(key, digestmod=hashlib.sha256), [*(entry[f] for f in FIELDS), prev])
+
+
+def _mac(base: Any, values: Iterable[Any]) -> str:
+    """HMAC-SHA256 of `values` from a keyed object made once (copying it skips the key setup
+    that every fresh HMAC repeats)."""
+    h = base.copy()
+    h.update(message(values))
+    return str(h.hexdigest())
 
 
 @dataclass
@@ -174,103 +201,140 @@ class Verification:
         }
 
 
-def verify(
-    rows: Iterable[Mapping[str, Any]], key: bytes, checkpoint: Mapping[str, Any] | None = None
-) -> Verification:
-    """Walk the entries in `seq` order and name the first that breaks the chain; with a
-    checkpoint (already checked by `check_checkpoint`), also find a cut-off tail."""
+ROW = (*FIELDS, "prev", "mac")  # the column order `verify` reads rows in
+_SEQ, _KEY_ID, _PREV, _MAC = 0, ROW.index("key_id"), ROW.index("prev"), ROW.index("mac")
+
+
+@dataclass
+class Segment:
+    """What checking a run of consecutive entries found: their number, the first entry's
+    stored `prev` (checked by whoever holds the entry before), the last MAC, the MAC of entry
+    `mark` if it is in the run, and the first problem inside the run."""
+
+    first: int
+    count: int
+    first_prev: str | None
+    last_mac: str | None
+    marked: str | None
+    problem: Problem | None
+
+
+def verify_segment(
+    rows: Iterable[tuple[Any, ...]], key: bytes, first: int = 1, mark: int = 0
+) -> Segment:
+    """Check entries `first`, `first`+1, ... (tuples in `ROW` order, by `seq`): no gap, each
+    follows the one before it, each signed by this key, each MAC right. Stops at the first
+    problem. About 4 us an entry."""
     mine = key_id(key)
-    expected, prev, count = 1, GENESIS, 0
-    at_checkpoint: str | None = None
-    cp_count = int(checkpoint["count"]) if checkpoint else 0
+    base = hmac.new(key, digestmod=hashlib.sha256)
+    n_fields = len(FIELDS)
+    expected, count = first, 0
+    prev: str | None = None
+    first_prev: str | None = None
+    marked: str | None = None
+
+    def seg(problem: Problem | None) -> Segment:
+        return Segment(first, count, first_prev, prev, marked, problem)
+
     for row in rows:
-        seq = int(row["seq"])
+        seq = int(row[_SEQ])
         if seq != expected:
             if seq > expected:
                 gone = f"{expected}" if seq == expected + 1 else f"{expected} to {seq - 1}"
-                return _bad(
-                    count,
-                    prev,
-                    Problem(expected, "missing", f"entries {gone} are missing (deleted)"),
-                    checkpoint,
+                return seg(Problem(expected, "missing", f"entries {gone} are missing (deleted)"))
+            return seg(
+                Problem(
+                    seq,
+                    "out_of_order",
+                    f"entry {seq} appears again after entry {expected - 1} (reordered or "
+                    "duplicated)",
                 )
-            return _bad(
-                count,
-                prev,
+            )
+        if prev is None:
+            first_prev = str(row[_PREV])
+        elif row[_PREV] != prev:
+            return seg(
                 Problem(
                     seq,
                     "out_of_order",
-                    f"entry {seq} appears again after entry {expected - 1} (reordered or duplicated)",
-                ),
-                checkpoint,
+                    f"entry {seq} does not follow entry {seq - 1} (reordered, inserted, or the "
+                    "one before it was replaced)",
+                )
             )
-        if row["prev"] != prev:
-            return _bad(
-                count,
-                prev,
-                Problem(
-                    seq,
-                    "out_of_order",
-                    f"entry {seq} does not follow entry {seq - 1} (reordered, inserted or the one before it was replaced)",
-                ),
-                checkpoint,
-            )
-        if row["key_id"] != mine:
-            return _bad(
-                count,
-                prev,
+        if row[_KEY_ID] != mine:
+            return seg(
                 Problem(
                     seq,
                     "other_key",
-                    f"entry {seq} was signed by another key (id {row['key_id']}, this host's is {mine}); set MODELMINT_SECRET_KEY to the key of the host that wrote it",
-                ),
-                checkpoint,
+                    f"entry {seq} was signed by another key (id {row[_KEY_ID]}, this host's is "
+                    f"{mine}); set MODELMINT_SECRET_KEY to the key of the host that wrote it",
+                )
             )
-        if not hmac.compare_digest(mac(key, row, prev), str(row["mac"])):
-            return _bad(
-                count,
-                prev,
+        if not hmac.compare_digest(_mac(base, row[: n_fields + 1]), str(row[_MAC])):
+            return seg(
                 Problem(
                     seq,
                     "edited",
-                    f"entry {seq} does not match its MAC: it was changed after it was written, or "
-                    "put there by someone without the key",
-                ),
-                checkpoint,
+                    f"entry {seq} does not match its MAC: it was changed after it was written, "
+                    "or put there by someone without the key",
+                )
             )
-        prev, count, expected = str(row["mac"]), count + 1, expected + 1
-        if count == cp_count:
-            at_checkpoint = prev
-    if checkpoint:
+        prev, count, expected = str(row[_MAC]), count + 1, expected + 1
+        if seq == mark:
+            marked = prev
+    return seg(None)
+
+
+def combine(segments: list[Segment], checkpoint: Mapping[str, Any] | None = None) -> Verification:
+    """The verdict on the whole log from its segments in order (each starting where the one
+    before it ended): the first problem in log order wins; the joins between segments are
+    checked as any other link; with a checkpoint, a cut-off tail or a rewritten entry."""
+    cp = dict(checkpoint) if checkpoint else None
+    count, head, marked = 0, GENESIS, None
+    for s in segments:
+        if s.first_prev is not None and s.first_prev != head:
+            what = "the first entry" if s.first == 1 else f"entry {s.first - 1}"
+            p = Problem(
+                s.first,
+                "out_of_order",
+                f"entry {s.first} does not follow {what} (reordered, inserted, or the one before "
+                "it was replaced)",
+            )
+            return Verification(count, head, p, cp)
+        count += s.count
+        head = s.last_mac or head
+        marked = s.marked or marked
+        if s.problem is not None:
+            return Verification(count, head, s.problem, cp)
+    if cp:
+        cp_count = int(cp["count"])
         if count < cp_count:
-            return _bad(
-                count,
-                prev,
-                Problem(
-                    count + 1,
-                    "cut_off",
-                    f"the log ends at entry {count} but the checkpoint of {checkpoint['at']} holds {cp_count}: the newest {cp_count - count} entries were cut off",
-                ),
-                checkpoint,
+            p = Problem(
+                count + 1,
+                "cut_off",
+                f"the log ends at entry {count} but the checkpoint of {cp['at']} holds "
+                f"{cp_count}: the newest {cp_count - count} entries were cut off",
             )
-        if at_checkpoint != checkpoint["head"]:
-            return _bad(
-                count,
-                prev,
-                Problem(
-                    cp_count,
-                    "checkpoint",
-                    f"entry {cp_count} is not the one the checkpoint of {checkpoint['at']} recorded (the log was rewritten)",
-                ),
-                checkpoint,
+            return Verification(count, head, p, cp)
+        if cp_count and marked != cp["head"]:
+            p = Problem(
+                cp_count,
+                "checkpoint",
+                f"entry {cp_count} is not the one the checkpoint of {cp['at']} recorded (the log "
+                "was rewritten)",
             )
-    return Verification(count, prev, None, dict(checkpoint) if checkpoint else None)
+            return Verification(count, head, p, cp)
+    return Verification(count, head, None, cp)
 
 
-def _bad(
-    count: int, head: str, problem: Problem, checkpoint: Mapping[str, Any] | None
+def verify(
+    rows: Iterable[tuple[Any, ...]], key: bytes, checkpoint: Mapping[str, Any] | None = None
 ) -> Verification:
-    return Verification(count, head, problem, dict(checkpoint) if checkpoint else None)
+    """Walk the entries (tuples in `ROW` order, by `seq`) and name the first that breaks the
+    chain; with a checkpoint (already checked by `check_checkpoint`), also find a cut-off
+    tail. One process; the store splits long logs across processes (`AuditRepo.verify`)."""
+    mark = int(checkpoint["count"]) if checkpoint else 0
+    return combine([verify_segment(rows, key, 1, mark)], checkpoint)
 
 
 def _checkpoint_message(cp: Mapping[str, Any]) -> bytes:
@@ -323,13 +387,17 @@ __all__ = [
     "acting_as",
     "check_checkpoint",
     "check_time",
+    "clean",
+    "combine",
     "current_actor",
     "derive_key",
     "key_id",
     "mac",
     "make_checkpoint",
+    "message",
     "set_actor",
     "snapshot",
     "timestamp",
     "verify",
+    "verify_segment",
 ]

@@ -21,6 +21,7 @@ from modelmint.cli import main
 from modelmint.errors import ConfigError
 from modelmint.serve import create_app
 from modelmint.store import open_store, store_for
+from modelmint.store.repos import audit as audit_repo
 
 TOKEN = "admin-token-for-the-audit-tests-0123456789"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -166,7 +167,15 @@ def test_the_database_refuses_update_delete_and_truncate(ws):
     assert len(_rows(ws)) == 6 and ws.store.audit.verify().ok
 
 
-def test_verify_names_the_first_edited_deleted_reordered_inserted_or_cut_entry(ws):
+@pytest.mark.parametrize("workers", [1, 3], ids=["one process", "three processes"])
+def test_verify_names_the_first_edited_deleted_reordered_inserted_or_cut_entry(
+    ws, workers, monkeypatch
+):
+    """With three processes the 7 entries are cut into runs 1-2, 3-4, 5-7: the tampering
+    below falls inside runs and on their joins."""
+    monkeypatch.setattr(audit_repo, "PARALLEL_FROM", 1)
+    real_verify = ws.store.audit.verify
+    monkeypatch.setattr(ws.store.audit, "verify", lambda cp=None: real_verify(cp, workers=workers))
     _six_entries(ws)
     cp = ws.store.audit.checkpoint()  # entry 7 records the checkpoint itself
     assert cp["count"] == 6

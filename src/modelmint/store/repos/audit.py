@@ -4,7 +4,11 @@ verification, and lists them for people. The chain's rules are in `modelmint.aud
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
+import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +20,9 @@ from modelmint.store import tables as t
 from modelmint.store.db import Database, raw_rows, utcnow
 from modelmint.store.repos.common import as_dicts
 
+PARALLEL_FROM = 200_000  # entries from which `verify` uses one process per core
 LOCK_ID = 0x6D6D_6175_6469_74  # "mmaudit": the PostgreSQL advisory lock of appends
-COLUMNS = (*audit.FIELDS, "prev", "mac")
+COLUMNS = audit.ROW
 
 
 class AuditRepo:
@@ -79,13 +84,13 @@ class AuditRepo:
         who = audit.current_actor()
         at = audit.timestamp(now or utcnow())
         kid = audit.key_id(key)
-        request_id = who.request_id[:100] if who.request_id else None
+        request_id = audit.clean(who.request_id, 100) if who.request_id else None
         entries = [
             {
                 "at": at,
-                "actor": who.name[:200],
-                "action": action[:60],
-                "target": target[:300],
+                "actor": audit.clean(who.name, 200),
+                "action": audit.clean(action, 60),
+                "target": audit.clean(target, 300),
                 "before": audit.snapshot(before),
                 "after": audit.snapshot(after),
                 "request_id": request_id,
@@ -108,13 +113,32 @@ class AuditRepo:
             c.execute(insert(t.audit_log), entries)
         return entries
 
-    def scan(self, chunk: int = 50_000) -> Iterator[dict[str, Any]]:
-        """Every entry in `seq` order, streamed (one read transaction)."""
+    def scan_rows(
+        self, first: int = 1, end: int | None = None, chunk: int = 50_000
+    ) -> Iterator[tuple[Any, ...]]:
+        """Entries `first` <= seq < `end` (all from `first` without `end`) in `seq` order as
+        tuples in `audit.ROW` order, streamed a page of `chunk` at a time (keyset pages on the
+        primary key, in one read transaction), so memory stays at one page."""
         cols = [getattr(t.audit_log.c, n) for n in COLUMNS]
+        seq = t.audit_log.c.seq
+        last = first - 1
         with self.db.read() as c:
-            for rows in raw_rows(c, select(*cols).order_by(t.audit_log.c.seq), chunk):
-                for r in rows:
-                    yield dict(zip(COLUMNS, r, strict=True))
+            while True:
+                page = select(*cols).where(seq > last)
+                if end is not None:
+                    page = page.where(seq < end)
+                got = [
+                    r for rows in raw_rows(c, page.order_by(seq).limit(chunk), chunk) for r in rows
+                ]
+                yield from got
+                if len(got) < chunk:
+                    return
+                last = int(got[-1][0])
+
+    def scan(self, chunk: int = 50_000) -> Iterator[dict[str, Any]]:
+        """Every entry in `seq` order as a dict."""
+        for r in self.scan_rows(chunk=chunk):
+            yield dict(zip(COLUMNS, r, strict=True))
 
     def head(self) -> tuple[int, str]:
         """(count, MAC of the newest entry); (0, GENESIS) for an empty log."""
@@ -157,12 +181,31 @@ class AuditRepo:
             rows = as_dicts(c.execute(q.order_by(a.seq.desc()).limit(limit).offset(offset)))
         return rows, int(total)
 
-    def verify(self, checkpoint: Any = None) -> audit.Verification:
+    def verify(self, checkpoint: Any = None, *, workers: int | None = None) -> audit.Verification:
         """Walk the whole chain (and check it against a checkpoint, first checked itself:
-        ValueError when it is not one of this key's)."""
+        ValueError when it is not one of this key's). From PARALLEL_FROM entries on, the log is
+        cut into one run per core (up to 4), each read and checked by its own process, and the
+        runs' joins are checked like any other link."""
         key = self.key
         cp = audit.check_checkpoint(key, checkpoint) if checkpoint is not None else None
-        return audit.verify(self.scan(), key, cp)
+        mark = int(cp["count"]) if cp else 0
+        count, _ = self.head()
+        n = workers or min(os.cpu_count() or 1, 4)
+        if n <= 1 or count < PARALLEL_FROM or os.name != "posix":
+            return audit.combine([audit.verify_segment(self.scan_rows(), key, 1, mark)], cp)
+        bounds = [1 + count * i // n for i in range(n)] + [count + 1]
+        runs = list(itertools.pairwise(bounds))
+        ctx = multiprocessing.get_context("fork")  # the children share nothing but the URL
+        with ProcessPoolExecutor(
+            n - 1, mp_context=ctx, initializer=_forget_pool, initargs=(self.db.engine,)
+        ) as pool:
+            later = [
+                pool.submit(_verify_run, self.db.url, key, lo, hi, mark) for lo, hi in runs[1:]
+            ]
+            lo, hi = runs[0]
+            segments = [audit.verify_segment(self.scan_rows(lo, hi), key, lo, mark)]
+            segments += [f.result() for f in later]
+        return audit.combine(segments, cp)
 
     def checkpoint(self, now: datetime | None = None) -> dict[str, Any]:
         """A signed checkpoint of the log as it is now (recorded in the log itself too)."""
@@ -177,3 +220,17 @@ class AuditRepo:
         asked = {k: v for k, v in filters.items() if v not in (None, "")}
         self.record("audit.read", "audit_log", after={**asked, "returned": len(rows)})
         return rows, total
+
+
+def _forget_pool(engine: Any) -> None:
+    """In a forked child: drop the parent's pooled connections without closing them (they
+    belong to the parent)."""
+    engine.dispose(close=False)
+
+
+def _verify_run(url: str, key: bytes, first: int, end: int, mark: int) -> audit.Segment:
+    db = Database(url)
+    try:
+        return audit.verify_segment(AuditRepo(db, key).scan_rows(first, end), key, first, mark)
+    finally:
+        db.dispose()
