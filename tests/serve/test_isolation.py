@@ -122,13 +122,17 @@ ISOLATION = {
     ("GET", "/v1/invoices/{number}"): _invoices,
 }
 NOT_TENANT = ("/v1/admin/", "/healthz", "/readyz", "/metrics", "/docs", "/openapi", "/redoc")
+# The web pages take a signed-in session, not an API key: staff pages check the role
+# (tests/browser/test_pages.py), and the portal shows only the developer's own tenant (the
+# same test puts another tenant's key beside it and checks it never appears).
+PAGES = {"/", "/login", "/logout", "/ui/", "/portal/"}
 
 
 def _tenant_routes(app) -> set[tuple[str, str]]:
     out = set()
     for route in all_routes(app.routes):
         path = getattr(route, "path", "")
-        if any(path.startswith(p) for p in NOT_TENANT):
+        if any(path.startswith(p) for p in NOT_TENANT) or path in PAGES:
             continue
         for method in getattr(route, "methods", set()) - {"HEAD", "OPTIONS"}:
             out.add((method, path))

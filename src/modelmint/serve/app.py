@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from modelmint import __version__, billing, feedback, registry
@@ -55,6 +56,8 @@ from modelmint.serve.schemas import (
     RollbackRequest,
 )
 from modelmint.serve.security import AuthFailures, check_admin_token, is_loopback
+from modelmint.serve.ui import STATIC as UI_STATIC
+from modelmint.serve.ui import ui_router
 from modelmint.settings import Settings
 from modelmint.store import Store, store_for
 
@@ -340,6 +343,8 @@ def create_app(
     app.include_router(insights_router(store, settings))
     app.include_router(audit_router(store))
     app.include_router(people_router(store))
+    app.include_router(ui_router(store, settings))
+    app.mount("/ui/static", StaticFiles(directory=UI_STATIC), name="ui-static")
     app.include_router(experiments_router(store, pool))
 
     @app.get(

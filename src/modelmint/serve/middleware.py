@@ -71,7 +71,8 @@ class RequestIdAndBodyLimit:
             self._observe(scope, 413, started)
             return
         sources: list[str] = []
-        if self.auth_failures is not None and scope.get("path", "").startswith("/v1/"):
+        path = scope.get("path", "")
+        if self.auth_failures is not None and (path.startswith("/v1/") or path == "/login"):
             client = scope.get("client")
             sources = [f"addr:{client[0]}"] if client else []
             bucket = credential_bucket(authorization)
@@ -84,7 +85,7 @@ class RequestIdAndBodyLimit:
                     rid,
                     429,
                     "too many failed authentications from this address or for this key; retry "
-                    f"after {wait} s with a valid key (keys: `modelmint keys list`)",
+                    f"after {wait} s with a valid key (keys: `modelmint keys list`) or password",
                     [(b"retry-after", str(wait).encode())],
                     [{"limit": "auth_failures", "retry_after": wait}],
                 )

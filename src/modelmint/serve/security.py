@@ -33,18 +33,29 @@ PAGE_POLICY = (
     b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     b"script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; frame-ancestors 'none'"
 )
+# ModelMint's own pages: scripts only from the package's files (never inline); styles may be
+# inline because the server-drawn SVG charts carry style attributes; forms post to this site.
+APP_POLICY = (
+    b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    b"script-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
+    b"frame-ancestors 'none'"
+)
 PAGES = ("/docs", "/redoc", "/static/")
+APP_PAGES = ("/ui/", "/login", "/logout", "/portal/")
 
 
 def security_headers(path: str, https: bool) -> tuple[tuple[bytes, bytes], ...]:
     """The headers for a response to `path` (built once per kind, not per request)."""
-    return _headers_for(path.startswith(PAGES), https)
+    if path == "/" or path.startswith(APP_PAGES):
+        return _headers_for("app", https)
+    return _headers_for("docs" if path.startswith(PAGES) else "api", https)
 
 
 @cache
-def _headers_for(page: bool, https: bool) -> tuple[tuple[bytes, bytes], ...]:
-    out = [*SECURITY_HEADERS, (b"content-security-policy", PAGE_POLICY if page else API_POLICY)]
-    if not page:
+def _headers_for(kind: str, https: bool) -> tuple[tuple[bytes, bytes], ...]:
+    policy = {"app": APP_POLICY, "docs": PAGE_POLICY, "api": API_POLICY}[kind]
+    out = [*SECURITY_HEADERS, (b"content-security-policy", policy)]
+    if kind == "api":
         out.append((b"cache-control", b"no-store"))
     if https:
         out.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
