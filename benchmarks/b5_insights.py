@@ -47,6 +47,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results" / "b5-insights.json"
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# the server key the ledger's audit log is chained under (plans, tenants and invoices are
+# audited), the same in the builder and in every report's process
+SERVER_KEY = "b5-benchmark-server-key-0123456789abcdef"
 PERIOD = "2026-10"
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)  # the reports run "in November"
 TENANTS = 100
@@ -62,10 +65,10 @@ def log(msg: str) -> None:
 def build(url: str, n: int) -> None:
     import time_machine
 
-    from modelmint import billing
+    from modelmint import audit, billing
     from modelmint.store import open_store
 
-    store = open_store(url)
+    store = open_store(url, audit_key=audit.derive_key(SERVER_KEY))
     start = datetime(2026, 10, 1, tzinfo=UTC)
     with time_machine.travel(start - timedelta(days=20), tick=False):
         billing.create_plan(store, "payg", price_per_1k="2.00", prices=["houses=4.00"])
@@ -188,7 +191,7 @@ def build(url: str, n: int) -> None:
 def child(report: str, url: str, home: str) -> None:
     import time_machine
 
-    from modelmint import insights
+    from modelmint import audit, insights
     from modelmint.billing import invoices
     from modelmint.settings import load_settings
     from modelmint.store import open_store
@@ -200,7 +203,7 @@ def child(report: str, url: str, home: str) -> None:
         cost_cores_per_batch=2,
         cost_fixed_monthly="100",
     )
-    store = open_store(url)
+    store = open_store(url, audit_key=audit.derive_key(SERVER_KEY))
     with time_machine.travel(NOW, tick=True):
         t0 = time.perf_counter()
         if report == "close":
@@ -258,13 +261,14 @@ def timed(report: str, url: str, home: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def fresh_db(kind: str, tmp: Path, n: int) -> tuple[str, callable]:
+def fresh_db(kind: str, tmp: Path, n: int, prefix: str = "b5") -> tuple[str, callable]:
+    """An empty database for a run (a SQLite file, or a PostgreSQL schema) and its remover."""
     if kind == "sqlite":
-        path = tmp / f"b5-{n}.db"
+        path = tmp / f"{prefix}-{n}.db"
         return f"sqlite:///{path}", lambda: path.unlink(missing_ok=True)
     import psycopg
 
-    schema = f"b5_{n}_{os.getpid()}"
+    schema = f"{prefix}_{n}_{os.getpid()}"
     dsn = PG.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(dsn, autocommit=True) as c:
         c.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

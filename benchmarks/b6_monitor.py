@@ -240,11 +240,12 @@ def prepare_embeddings(ref_path: str, cur_path: str, home: str) -> dict:
 
 def fill_log(home: str, payload: np.ndarray) -> float:
     """The prediction log of SCENARIO with one row per payload row (untimed by the report)."""
-    from modelmint import billing
+    from modelmint import audit, billing
     from modelmint.store import new_id, open_store
     from modelmint.store import tables as t
 
-    store = open_store(f"sqlite:///{home}/b6.db")
+    # the plan and tenant are audited: the log needs a key (the report only reads)
+    store = open_store(f"sqlite:///{home}/b6.db", audit_key=audit.derive_key("b6-" + "k" * 40))
     billing.create_plan(store, "p", price_per_1k="1.00")
     tenant = billing.create_tenant(store, "t", plan="p")
     start = datetime(2026, 12, 1, tzinfo=UTC)

@@ -31,8 +31,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.b5_insights import fresh_db, git_state  # noqa: E402
+
 OUT = ROOT / "benchmarks" / "results" / "b8-audit.json"
-PG = os.environ.get("B8_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SECRET = "b8-benchmark-server-key-0123456789abcdef"
 TARGET_S = 10.0
 ACTIONS = (
@@ -160,33 +163,6 @@ def tamper(url: str, seq: int) -> None:
     engine.dispose()
 
 
-def fresh_db(kind: str, tmp: Path, n: int) -> tuple[str, callable]:
-    if kind == "sqlite":
-        path = tmp / f"b8-{n}.db"
-        return f"sqlite:///{path}", lambda: path.unlink(missing_ok=True)
-    import psycopg
-
-    schema = f"b8_{n}_{os.getpid()}"
-    dsn = PG.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn, autocommit=True) as c:
-        c.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        c.execute(f"CREATE SCHEMA {schema}")
-
-    def drop() -> None:
-        with psycopg.connect(dsn, autocommit=True) as c:
-            c.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-
-    return f"{PG}?options=-csearch_path%3D{schema}", drop
-
-
-def git_state() -> dict:
-    def run(*a: str) -> str:
-        return subprocess.run(["git", *a], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-
-    dirty = [x for x in run("status", "--porcelain").splitlines() if x]
-    return {"commit": run("rev-parse", "--short", "HEAD"), "clean": not dirty, "uncommitted": dirty}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="10000,100000,1000000")
@@ -209,7 +185,7 @@ def main() -> None:
         tmp = Path(tmp_s)
         for kind in args.dbs.split(","):
             for n in sizes:
-                url, drop = fresh_db(kind, tmp, n)
+                url, drop = fresh_db(kind, tmp, n, prefix="b8")
                 home = str(tmp / f"home-{kind}-{n}")
                 try:
                     log(f"{kind} {n:,}: building")
