@@ -201,7 +201,7 @@ class Verification:
         }
 
 
-ROW = (*FIELDS, "prev", "mac")  # the column order `verify` reads rows in
+ROW = (*FIELDS, "prev", "mac")  # the column order `verify_segment` reads rows in
 _SEQ, _KEY_ID, _PREV, _MAC = 0, ROW.index("key_id"), ROW.index("prev"), ROW.index("mac")
 
 
@@ -327,16 +327,6 @@ def combine(segments: list[Segment], checkpoint: Mapping[str, Any] | None = None
     return Verification(count, head, None, cp)
 
 
-def verify(
-    rows: Iterable[tuple[Any, ...]], key: bytes, checkpoint: Mapping[str, Any] | None = None
-) -> Verification:
-    """Walk the entries (tuples in `ROW` order, by `seq`) and name the first that breaks the
-    chain; with a checkpoint (already checked by `check_checkpoint`), also find a cut-off
-    tail. One process; the store splits long logs across processes (`AuditRepo.verify`)."""
-    mark = int(checkpoint["count"]) if checkpoint else 0
-    return combine([verify_segment(rows, key, 1, mark)], checkpoint)
-
-
 def _checkpoint_message(cp: Mapping[str, Any]) -> bytes:
     return json.dumps(
         [CHECKPOINT_KIND, int(cp["count"]), cp["head"], cp["at"], cp["key_id"]],
@@ -398,6 +388,5 @@ __all__ = [
     "set_actor",
     "snapshot",
     "timestamp",
-    "verify",
     "verify_segment",
 ]
