@@ -5,12 +5,14 @@ bundled encoder (its embeddings cached once per session)."""
 from __future__ import annotations
 
 import csv
+import io
 import os
 import uuid
 from pathlib import Path
 
 import pytest
 
+from modelmint.cli import main
 from modelmint.modeling import EmbeddingCache
 from modelmint.pipeline import Workspace
 from modelmint.settings import load_settings
@@ -227,3 +229,20 @@ def digits_folder():
         return root
 
     return _digits_folder
+
+
+@pytest.fixture
+def mm(settings, capsys, monkeypatch):
+    """`mm(*args, code=0, stdin=None)` runs `modelmint` in-process against the test home and
+    returns its captured output, failing the test on another exit code."""
+    monkeypatch.setenv("MODELMINT_DATABASE_URL", settings.database_url)
+
+    def run(*args: str, code: int = 0, stdin: str | None = None):
+        if stdin is not None:
+            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        rc = main(["--home", str(settings.home), *args])
+        out = capsys.readouterr()
+        assert rc == code, f"exit {rc}\nstdout: {out.out}\nstderr: {out.err}"
+        return out
+
+    return run

@@ -17,7 +17,6 @@ from sqlalchemy import text
 from tests.clock import NOW
 
 from modelmint import audit, billing, registry
-from modelmint.cli import main
 from modelmint.errors import ConfigError
 from modelmint.serve import create_app
 from modelmint.store import open_store, store_for
@@ -34,17 +33,10 @@ def clock():
 
 
 @pytest.fixture
-def mm(settings, capsys, monkeypatch):
-    monkeypatch.setenv("MODELMINT_DATABASE_URL", settings.database_url)
+def mm(mm, monkeypatch):
+    """The CLI, as the OS user `alice` would run it (MODELMINT_ACTOR names the actor)."""
     monkeypatch.setenv("MODELMINT_ACTOR", "alice")
-
-    def run(*args: str, code: int = 0):
-        rc = main(["--home", str(settings.home), *args])
-        out = capsys.readouterr()
-        assert rc == code, f"exit {rc}\nstdout: {out.out}\nstderr: {out.err}"
-        return out
-
-    return run
+    return mm
 
 
 @pytest.fixture

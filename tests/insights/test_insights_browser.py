@@ -8,7 +8,7 @@ import json
 import pytest
 from tests.chromium import needs_chromium, open_page
 from tests.clock import LAST
-from tests.insights.test_interfaces import books, mm  # noqa: F401  (fixtures)
+from tests.insights.test_interfaces import books  # noqa: F401  (fixture)
 
 
 @pytest.mark.browser

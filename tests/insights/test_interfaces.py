@@ -15,24 +15,10 @@ from tests.usage import meter
 
 from modelmint import billing
 from modelmint.billing import invoices
-from modelmint.cli import main
 from modelmint.serve import create_app
 
 TOKEN = "admin-secret-of-at-least-32-characters"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-def mm(settings, capsys, monkeypatch):
-    monkeypatch.setenv("MODELMINT_DATABASE_URL", settings.database_url)
-
-    def run(*args: str, code: int = 0):
-        rc = main(["--home", str(settings.home), *args])
-        out = capsys.readouterr()
-        assert rc == code, f"exit {rc}\nstdout: {out.out}\nstderr: {out.err}"
-        return out
-
-    return run
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ naming the roles that may; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import io
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -15,27 +14,11 @@ from pydantic import SecretStr
 from tests.routes import all_routes
 
 from modelmint import billing, people
-from modelmint.cli import main
 from modelmint.errors import Forbidden, InvalidInput, Unauthorized
 from modelmint.serve import create_app
 
 TOKEN = "admin-token-for-the-people-tests-0123456789"
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def mm(settings, capsys, monkeypatch):
-    monkeypatch.setenv("MODELMINT_DATABASE_URL", settings.database_url)
-
-    def run(*args: str, code: int = 0, stdin: str | None = None):
-        if stdin is not None:
-            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-        rc = main(["--home", str(settings.home), *args])
-        out = capsys.readouterr()
-        assert rc == code, f"exit {rc}\nstdout: {out.out}\nstderr: {out.err}"
-        return out
-
-    return run
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from modelmint.cli import main
-
 
 def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
     with path.open("w", newline="", encoding="utf-8") as f:
@@ -68,17 +66,3 @@ class FakeClock:
     def __call__(self) -> float:
         self.now += self.step
         return self.now
-
-
-@pytest.fixture
-def mm(settings, capsys, monkeypatch, shared_cache):
-    monkeypatch.setenv("MODELMINT_DATABASE_URL", settings.database_url)
-    home = str(settings.home)
-
-    def run(*args: str, code: int = 0):
-        rc = main(["--home", home, *args])
-        out = capsys.readouterr()
-        assert rc == code, f"exit {rc}\nstdout: {out.out}\nstderr: {out.err}"
-        return out
-
-    return run
