@@ -23,6 +23,15 @@ def _user(row: dict[str, Any] | None) -> dict[str, Any] | None:
     return row
 
 
+def _with_user(table: Any) -> Any:
+    """`table`'s rows (tokens, sessions) with what decides whether they still work: their
+    user's name, role, tenant, disabled flag and sessions_valid_after."""
+    u = t.users.c
+    return select(
+        table, u.name.label("user"), u.role, u.disabled, u.tenant_id, u.sessions_valid_after
+    ).join(t.users, u.id == table.c.user_id)
+
+
 class PeopleRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -145,19 +154,7 @@ class PeopleRepo:
 
     def token_by_hash(self, token_hash: str) -> dict[str, Any] | None:
         """The token with its user's name, role, tenant and state (None: unknown)."""
-        u = t.users.c
-        q = (
-            select(
-                t.user_tokens,
-                u.name.label("user"),
-                u.role,
-                u.disabled,
-                u.tenant_id,
-                u.sessions_valid_after,
-            )
-            .join(t.users, u.id == t.user_tokens.c.user_id)
-            .where(t.user_tokens.c.token_hash == token_hash)
-        )
+        q = _with_user(t.user_tokens).where(t.user_tokens.c.token_hash == token_hash)
         with self.db.read() as c:
             return as_dict(c.execute(q).first())
 
@@ -174,19 +171,7 @@ class PeopleRepo:
 
     def session(self, session_id: str) -> dict[str, Any] | None:
         """The session with its user's name, role, tenant and state (None: unknown)."""
-        u = t.users.c
-        q = (
-            select(
-                t.sessions,
-                u.name.label("user"),
-                u.role,
-                u.disabled,
-                u.tenant_id,
-                u.sessions_valid_after,
-            )
-            .join(t.users, u.id == t.sessions.c.user_id)
-            .where(t.sessions.c.id == session_id)
-        )
+        q = _with_user(t.sessions).where(t.sessions.c.id == session_id)
         with self.db.read() as c:
             return as_dict(c.execute(q).first())
 
